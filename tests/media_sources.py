@@ -1,0 +1,325 @@
+"""Real camera streams on loopback for the tests, the demo and the benchmarks.
+
+``RtspServer`` runs Debian's GStreamer RTSP server (``tests/rtsp_server_gst.py``) under the system
+Python, which has ``gi``; ``MjpegServer`` serves ``multipart/x-mixed-replace`` JPEG from a thread.
+Both pick a free loopback port when they start and stop everything they started on exit. No
+pytest import here: the demo uses this module too.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import os
+from pathlib import Path
+import selectors
+import socket
+import subprocess
+import threading
+import time
+from types import TracebackType
+from typing import ClassVar, Self
+
+from custom_components.trygghetskamera import media
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+RTSP_SERVER_SCRIPT = Path(__file__).resolve().parent / "rtsp_server_gst.py"
+APT_PACKAGES = (
+    "gir1.2-gst-rtsp-server-1.0",
+    "python3-gi",
+    "gstreamer1.0-plugins-base",
+    "gstreamer1.0-plugins-good",
+    "gstreamer1.0-plugins-bad",
+    "gstreamer1.0-plugins-ugly",
+)
+
+
+def wait_for_port(host: str, port: int, deadline: float) -> None:
+    """Poll until ``host:port`` accepts a TCP connection, or raise TimeoutError at deadline."""
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{host}:{port} did not accept connections") from None
+            # A short back-off between connection attempts, bounded by the deadline above.
+            time.sleep(0.05)
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on (for 'connection refused' tests)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RtspServer:
+    """A GStreamer RTSP camera on a free loopback port, as a context manager.
+
+    ``pattern`` is a ``videotestsrc`` pattern: ``ball`` (moving, the default), ``smpte`` (a still
+    picture, for the frozen check), ``black``. With ``username`` the server demands basic auth
+    and answers wrong credentials with 401. ``shared`` makes clients share one encoder, so they
+    join mid-GOP as on a real camera.
+    """
+
+    def __init__(
+        self,
+        *,
+        pattern: str = "ball",
+        username: str | None = None,
+        password: str | None = None,
+        width: int = 640,
+        height: int = 480,
+        fps: int = 10,
+        gop: int = 20,
+        shared: bool = False,
+        start_timeout_s: float = 15.0,
+    ) -> None:
+        """Describe the camera; nothing starts before ``__enter__``."""
+        self.pattern = pattern
+        self.username = username
+        self.password = password
+        self.args = [
+            f"--pattern={pattern}",
+            f"--width={width}",
+            f"--height={height}",
+            f"--fps={fps}",
+            f"--gop={gop}",
+            "--path=/cam",
+        ]
+        if username is not None:
+            self.args += [f"--username={username}", f"--password={password or ''}"]
+        if shared:
+            self.args.append("--shared")
+        self.start_timeout_s = start_timeout_s
+        self.port: int | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stderr_tail: deque[str] = deque(maxlen=40)
+        self._stderr_reader: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The stream URL without credentials."""
+        if self.port is None:
+            raise RuntimeError("RtspServer is not running")
+        return f"rtsp://127.0.0.1:{self.port}/cam"
+
+    def __enter__(self) -> Self:
+        """Start the server and return once it accepts connections."""
+        if not os.access(SYSTEM_PYTHON, os.X_OK):
+            raise RuntimeError(f"{SYSTEM_PYTHON} is missing; install: {' '.join(APT_PACKAGES)}")
+        self._process = subprocess.Popen(
+            [SYSTEM_PYTHON, str(RTSP_SERVER_SCRIPT), *self.args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            # The system Python must not see the venv's packages.
+            env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")},
+        )
+        # Read stderr all along: a full pipe would stall the server; the tail explains a crash.
+        self._stderr_reader = threading.Thread(
+            target=self._drain_stderr, name="rtsp-server-stderr", daemon=True
+        )
+        self._stderr_reader.start()
+        deadline = time.monotonic() + self.start_timeout_s
+        try:
+            self.port = self._read_port(deadline)
+            wait_for_port("127.0.0.1", self.port, deadline)
+        except BaseException:
+            self._stop()
+            raise
+        return self
+
+    def _drain_stderr(self) -> None:
+        process = self._process
+        assert process is not None
+        assert process.stderr is not None
+        for line in process.stderr:
+            self._stderr_tail.append(line.decode(errors="replace"))
+
+    def _read_port(self, deadline: float) -> int:
+        process = self._process
+        assert process is not None
+        assert process.stdout is not None
+        line = b""
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            while not line.endswith(b"\n"):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    raise TimeoutError("the RTSP server did not report its port in time")
+                chunk = os.read(process.stdout.fileno(), 1)
+                if not chunk:
+                    process.wait(timeout=5)
+                    if self._stderr_reader is not None:
+                        self._stderr_reader.join(timeout=5)
+                    raise RuntimeError(
+                        "the RTSP server exited; is GStreamer installed? "
+                        f"({' '.join(APT_PACKAGES)})\n{''.join(self._stderr_tail)}"
+                    )
+                line += chunk
+        kind, _, port = line.decode().strip().partition(" ")
+        if kind != "PORT" or not port.isdigit():
+            raise RuntimeError(f"unexpected output from the RTSP server: {line!r}")
+        return int(port)
+
+    def _stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        # The process is gone, so stderr is at its end and the reader finishes.
+        if self._stderr_reader is not None:
+            self._stderr_reader.join(timeout=5)
+            self._stderr_reader = None
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the server process."""
+        self._stop()
+
+
+class _MjpegHandler(BaseHTTPRequestHandler):
+    server: _MjpegHttpServer
+    protocol_version = "HTTP/1.0"
+    boundary: ClassVar[str] = "trygghetskameraframe"
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Stay quiet: test output is not the place for an access log."""
+
+    def do_GET(self) -> None:
+        """Check the credentials, then send JPEG parts at the source's frame rate."""
+        owner = self.server.owner
+        if owner.username is not None:
+            expected = f"{owner.username}:{owner.password or ''}"
+            header = self.headers.get("Authorization", "")
+            given = ""
+            if header.startswith("Basic "):
+                try:
+                    given = base64.b64decode(header[6:]).decode()
+                except ValueError:
+                    given = ""
+            if given != expected:
+                # No credentials: ask for them. Wrong ones: the configured refusal (401 asks
+                # again, 403 says no), as cameras differ here.
+                status = 401 if not header else owner.reject_status
+                self.send_response(status)
+                if status == 401:
+                    self.send_header("WWW-Authenticate", 'Basic realm="camera"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        self.send_response(200)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace;boundary={self.boundary}")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        jpegs = owner.jpegs
+        started = time.monotonic()
+        index = 0
+        try:
+            while not owner.stopping.is_set():
+                jpeg = jpegs[index % len(jpegs)]
+                self.wfile.write(
+                    f"--{self.boundary}\r\nContent-Type: image/jpeg\r\n"
+                    f"Content-Length: {len(jpeg)}\r\n\r\n".encode()
+                    + jpeg
+                    + b"\r\n"
+                )
+                self.wfile.flush()
+                index += 1
+                # Pace like a camera: the next frame is due at its place on the timeline.
+                owner.stopping.wait(max(0.0, started + index / owner.fps - time.monotonic()))
+        except BrokenPipeError, ConnectionResetError:
+            return
+
+
+class _MjpegHttpServer(ThreadingHTTPServer):
+    # Handler threads are joined on close (they end once `stopping` is set), so no thread
+    # outlives the server: test harnesses check for lingering threads.
+    daemon_threads = False
+    block_on_close = True
+    owner: MjpegServer
+
+
+class MjpegServer:
+    """An HTTP MJPEG camera on a free loopback port, served from a thread.
+
+    Frames are a synthetic scene (``night``, ``black`` or ``still``) encoded to JPEG once at start
+    and looped in real time. With ``username``, requests without credentials get 401 and wrong
+    credentials get ``reject_status`` (401 or 403).
+    """
+
+    def __init__(
+        self,
+        *,
+        kind: media.SceneKind = "night",
+        username: str | None = None,
+        password: str | None = None,
+        reject_status: int = 401,
+        seconds: float = 10,
+        fps: int = 10,
+        size: tuple[int, int] = (640, 480),
+    ) -> None:
+        """Describe the camera; frames are made and served from ``__enter__``."""
+        self.kind = kind
+        self.username = username
+        self.password = password
+        self.reject_status = reject_status
+        self.seconds = seconds
+        self.fps = fps
+        self.size = size
+        self.jpegs: list[bytes] = []
+        self.stopping = threading.Event()
+        self.port: int | None = None
+        self._server: _MjpegHttpServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The stream URL without credentials."""
+        if self.port is None:
+            raise RuntimeError("MjpegServer is not running")
+        return f"http://127.0.0.1:{self.port}/video.mjpg"
+
+    def __enter__(self) -> Self:
+        """Encode the frames, then start serving on a free port."""
+        frames = media.scene_frames(self.kind, seconds=self.seconds, fps=self.fps, size=self.size)
+        self.jpegs = [media.encode_jpeg(frame) for frame in frames]
+        server = _MjpegHttpServer(("127.0.0.1", 0), _MjpegHandler)
+        server.owner = self
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop streaming responses and the server thread."""
+        self.stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
