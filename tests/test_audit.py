@@ -1,0 +1,762 @@
+"""The audit log keeps every look and every fact, in order, provably untouched, never a frame."""
+
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
+import csv
+from datetime import UTC, datetime, timedelta, timezone
+from enum import StrEnum
+import io
+import json
+from pathlib import Path
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+from typing import Any
+
+from hypothesis import given, settings, strategies as st
+import pytest
+
+from custom_components.trygghetskamera import audit
+from custom_components.trygghetskamera.audit import AuditLog, AuditRecord
+
+EVENING = datetime(2026, 1, 15, 21, 30, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def log_path(tmp_path: Path) -> Path:
+    """Where Home Assistant keeps the log: in its private storage folder."""
+    return tmp_path / ".storage" / "trygghetskamera_audit.db"
+
+
+@pytest.fixture
+def log(log_path: Path) -> Iterator[AuditLog]:
+    """A running log, always stopped so its writer thread never outlives the test."""
+    audit_log = AuditLog(log_path)
+    audit_log.start()
+    yield audit_log
+    audit_log.stop()
+
+
+def fact(
+    at: datetime,
+    kind: str = "session_started",
+    *,
+    entry_id: str | None = "entry-1203",
+    home: str | None = "Lgh 1203",
+    user_id: str | None = "user-anna",
+    user_name: str | None = "Anna Nattsköterska",
+    **data: Any,
+) -> dict[str, Any]:
+    """One fact as the runtime hands it over."""
+    return {
+        "at": at,
+        "kind": kind,
+        "entry_id": entry_id,
+        "home": home,
+        "user_id": user_id,
+        "user_name": user_name,
+        "data": data,
+    }
+
+
+def write(audit_log: AuditLog, record: dict[str, Any]) -> AuditRecord:
+    """Append and wait until the record is committed."""
+    return audit_log.append(record).result(timeout=30)
+
+
+def tamper(path: Path, sql: str, params: tuple[Any, ...] = ()) -> None:
+    """Change the file the way someone with write access could: around the guard triggers."""
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("DROP TRIGGER IF EXISTS records_no_update")
+        conn.execute("DROP TRIGGER IF EXISTS records_no_delete")
+        conn.execute(sql, params)
+        conn.commit()
+
+
+def a_night_of_facts(audit_log: AuditLog, count: int = 6) -> list[AuditRecord]:
+    """Sessions in two homes through one night, 30 minutes apart."""
+    return [
+        write(
+            audit_log,
+            fact(
+                EVENING + timedelta(minutes=30 * n),
+                entry_id=f"entry-{n % 2}",
+                home=f"Lgh 120{n % 2}",
+                slot="22:30",
+                n=n,
+            ),
+        )
+        for n in range(count)
+    ]
+
+
+# --- writing and reading -------------------------------------------------------------------
+
+
+def test_append_resolves_with_the_committed_chained_record(log: AuditLog) -> None:
+    before = datetime.now(UTC)
+    first = write(log, {"kind": "consent_changed", "home": "Lgh 1203", "data": {"consent": True}})
+    after = datetime.now(UTC)
+    second = write(log, fact(EVENING, outcome="ok"))
+
+    assert first.seq == 1
+    assert first.prev_hash == audit.GENESIS_HASH
+    assert before <= first.at <= after, "at defaults to the moment of the fact"
+    assert first.entry_id is None
+    assert first.user_id is None
+    assert second.seq == 2
+    assert second.prev_hash == first.hash
+    assert second.hash == audit.chain_hash(
+        seq=2,
+        at="2026-01-15T21:30:00.000000+00:00",
+        kind="session_started",
+        entry_id="entry-1203",
+        home="Lgh 1203",
+        user_id="user-anna",
+        user_name="Anna Nattsköterska",
+        data='{"outcome":"ok"}',
+        prev_hash=first.hash,
+    )
+    assert log.query() == [first, second]
+    assert log.head() == (2, second.hash)
+
+
+def test_query_filters_by_home_and_time_range_in_order(log: AuditLog) -> None:
+    records = a_night_of_facts(log)
+
+    assert log.query() == records
+    assert log.query(entry_id="entry-1") == [r for r in records if r.entry_id == "entry-1"]
+    # start is inclusive, end exclusive: a night's export never counts a record twice.
+    window = log.query(start=records[1].at, end=records[4].at)
+    assert [r.seq for r in window] == [2, 3, 4]
+    assert [r.seq for r in log.query(entry_id="entry-0", start=records[1].at)] == [3, 5]
+    # Time zones are compared as instants, not as text.
+    local = records[2].at.astimezone(timezone(timedelta(hours=1)))
+    assert [r.seq for r in log.query(start=local, end=local + timedelta(seconds=1))] == [3]
+    assert log.query(entry_id="entry-unknown") == []
+
+
+def test_query_limit_keeps_the_newest_records_oldest_first(log: AuditLog) -> None:
+    records = a_night_of_facts(log)
+
+    assert log.query(limit=2) == records[-2:]
+    assert log.query(entry_id="entry-0", limit=2) == [records[2], records[4]]
+    assert log.query(limit=0) == []
+    with pytest.raises(ValueError, match="limit"):
+        log.query(limit=-1)
+
+
+def test_records_keep_their_order_even_when_facts_arrive_late(log: AuditLog) -> None:
+    late = write(log, fact(EVENING + timedelta(hours=2)))
+    early = write(log, fact(EVENING))
+
+    assert [r.seq for r in log.query()] == [late.seq, early.seq]
+    assert log.verify()
+
+
+class Outcome(StrEnum):
+    """As the core names outcomes."""
+
+    NOT_VISIBLE = "not_visible"
+
+
+def test_data_round_trips_as_json(log: AuditLog) -> None:
+    data = {
+        "outcome": Outcome.NOT_VISIBLE,
+        "slot": datetime(2026, 1, 15, 22, 30, tzinfo=UTC),
+        "duration_s": 27.5,
+        "follow_ups": 1,
+        "changed": {"times": ("22:30", "01:30"), "view_mode": None},
+        "note": 'Sängen tom, personal på väg — "ring 112" vid behov',
+        "urgent": False,
+    }
+    written = write(log, fact(EVENING, "session_ended", **data))
+
+    expected = {
+        "outcome": "not_visible",
+        "slot": "2026-01-15T22:30:00+00:00",
+        "duration_s": 27.5,
+        "follow_ups": 1,
+        "changed": {"times": ["22:30", "01:30"], "view_mode": None},
+        "note": 'Sängen tom, personal på väg — "ring 112" vid behov',
+        "urgent": False,
+    }
+    assert written.data == expected
+    (read,) = log.query()
+    assert read == written
+    as_dict = read.as_dict()
+    assert json.loads(json.dumps(as_dict)) == as_dict
+    assert as_dict["data"] == expected
+    assert as_dict["at"] == "2026-01-15T21:30:00.000000+00:00"
+    assert set(as_dict) == {
+        "seq",
+        "at",
+        "kind",
+        "entry_id",
+        "home",
+        "user_id",
+        "user_name",
+        "data",
+        "prev_hash",
+        "hash",
+    }
+    # The response is a copy: changing it changes nothing the next reader sees.
+    as_dict["data"]["outcome"] = "ok"
+    assert log.query()[0].data["outcome"] == "not_visible"
+
+
+def test_a_reopened_log_continues_the_same_chain(log_path: Path) -> None:
+    with AuditLog(log_path) as first_run:
+        before = a_night_of_facts(first_run, 3)
+    with AuditLog(log_path) as second_run:
+        after = write(second_run, fact(EVENING + DAY))
+        assert after.seq == 4
+        assert after.prev_hash == before[-1].hash
+        assert second_run.verify()
+
+
+def test_stop_writes_everything_already_queued(log_path: Path) -> None:
+    audit_log = AuditLog(log_path)
+    audit_log.start()
+    futures = [audit_log.append(fact(EVENING, n=n)) for n in range(300)]
+    audit_log.stop()
+
+    assert all(future.done() for future in futures)
+    assert [future.result().seq for future in futures] == list(range(1, 301))
+    with pytest.raises(RuntimeError, match="not running"):
+        audit_log.append(fact(EVENING))
+    assert len(audit_log.query()) == 300
+    assert audit_log.verify()
+
+
+def test_cancelling_the_wait_never_withdraws_the_record(log_path: Path) -> None:
+    with AuditLog(log_path) as audit_log:
+        futures = [audit_log.append(fact(EVENING, n=n)) for n in range(50)]
+        for future in futures[::2]:
+            future.cancel()
+    assert [r.data["n"] for r in audit_log.query()] == list(range(50))
+
+
+def test_the_writer_is_one_named_thread_that_stop_joins(log_path: Path) -> None:
+    audit_log = AuditLog(log_path)
+    audit_log.start()
+    writers = [t for t in threading.enumerate() if t.name == audit.THREAD_NAME]
+    assert len(writers) == 1
+    assert not writers[0].daemon, "a daemon writer could be cut off in the middle of a commit"
+    with pytest.raises(RuntimeError, match="already started"):
+        audit_log.start()
+    audit_log.stop()
+    assert not writers[0].is_alive()
+
+
+def test_a_log_that_cannot_be_opened_fails_at_start(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    audit_log = AuditLog(blocker / "audit.db")
+
+    with pytest.raises(OSError, match="not-a-folder"):
+        audit_log.start()
+    assert not [t for t in threading.enumerate() if t.name == audit.THREAD_NAME]
+    with pytest.raises(RuntimeError, match="not running"):
+        audit_log.append(fact(EVENING))
+
+
+def test_the_file_uses_a_durable_journal(log: AuditLog, log_path: Path) -> None:
+    write(log, fact(EVENING))
+    with closing(sqlite3.connect(log_path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_records_cannot_be_edited_or_deleted_by_accident(log: AuditLog, log_path: Path) -> None:
+    write(log, fact(EVENING))
+    with closing(sqlite3.connect(log_path)) as conn:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("UPDATE records SET user_name = 'someone else'")
+        with pytest.raises(sqlite3.IntegrityError, match="retention"):
+            conn.execute("DELETE FROM records")
+    assert log.verify()
+
+
+# --- tamper evidence -------------------------------------------------------------------------
+
+
+def test_a_fresh_chain_verifies(log: AuditLog) -> None:
+    assert log.verify(), "an empty log contradicts nothing"
+    a_night_of_facts(log)
+    assert log.verify()
+
+
+def test_editing_a_records_data_in_the_file_is_detected(log: AuditLog, log_path: Path) -> None:
+    a_night_of_facts(log)
+    tamper(log_path, """UPDATE records SET data = '{"n":3,"slot":"01:30"}' WHERE seq = 4""")
+    assert not log.verify()
+
+
+def test_rewriting_who_looked_is_detected(log: AuditLog, log_path: Path) -> None:
+    a_night_of_facts(log)
+    tamper(log_path, "UPDATE records SET user_id = 'user-bertil', user_name = 'Bertil'")
+    assert not log.verify()
+
+
+def test_deleting_a_middle_record_is_detected(log: AuditLog, log_path: Path) -> None:
+    a_night_of_facts(log)
+    tamper(log_path, "DELETE FROM records WHERE seq = 3")
+    assert not log.verify()
+
+
+def test_deleting_the_oldest_record_is_detected(log: AuditLog, log_path: Path) -> None:
+    a_night_of_facts(log)
+    tamper(log_path, "DELETE FROM records WHERE seq = 1")
+    assert not log.verify()
+
+
+def test_deleting_the_newest_records_is_detected(log: AuditLog, log_path: Path) -> None:
+    a_night_of_facts(log)
+    tamper(log_path, "DELETE FROM records WHERE seq >= 5")
+    assert not log.verify()
+
+
+def test_removing_the_newest_records_and_writing_on_is_detected(log_path: Path) -> None:
+    with AuditLog(log_path) as first_run:
+        a_night_of_facts(first_run)
+    tamper(log_path, "DELETE FROM records WHERE seq >= 5")
+    with AuditLog(log_path) as second_run:
+        # New records continue after the highest seq ever issued, so the cut stays visible.
+        assert write(second_run, fact(EVENING + DAY)).seq == 7
+        for n in range(3):
+            write(second_run, fact(EVENING + DAY, n=n))
+        assert not second_run.verify()
+
+
+def test_changing_a_hash_is_detected(log: AuditLog, log_path: Path) -> None:
+    records = a_night_of_facts(log)
+    tamper(log_path, "UPDATE records SET hash = ? WHERE seq = 6", ("f" * 64,))
+    assert not log.verify()
+    tamper(log_path, "UPDATE records SET hash = ? WHERE seq = 6", (records[5].hash,))
+    assert log.verify()
+    # Forging the next link as well does not help: the record's own content gives it away.
+    tamper(log_path, "UPDATE records SET hash = ? WHERE seq = 2", ("0" * 64,))
+    tamper(log_path, "UPDATE records SET prev_hash = ? WHERE seq = 3", ("0" * 64,))
+    assert not log.verify()
+
+
+def test_swapping_two_records_is_detected(log: AuditLog, log_path: Path) -> None:
+    a_night_of_facts(log)
+    tamper(log_path, "UPDATE records SET seq = -seq WHERE seq IN (2, 3)")
+    tamper(log_path, "UPDATE records SET seq = CASE seq WHEN -2 THEN 3 ELSE 2 END WHERE seq < 0")
+    assert not log.verify()
+
+
+def test_a_damaged_record_is_still_shown_to_the_reviewer(log: AuditLog, log_path: Path) -> None:
+    a_night_of_facts(log, 2)
+    tamper(log_path, "UPDATE records SET data = 'not json' WHERE seq = 2")
+    assert log.query()[1].data == {"unreadable": "not json"}
+    assert not log.verify()
+
+
+# --- retention -------------------------------------------------------------------------------
+
+
+def months_of_facts(audit_log: AuditLog, months: int) -> list[AuditRecord]:
+    """One fact a month, the newest at EVENING."""
+    return [
+        write(audit_log, fact(EVENING - 30 * DAY * (months - 1 - n), n=n)) for n in range(months)
+    ]
+
+
+def test_retention_purge_keeps_the_chain_verifiable(log: AuditLog) -> None:
+    records = months_of_facts(log, 36)
+    cutoff = EVENING - timedelta(days=730)
+    old = [r for r in records if r.at < cutoff]
+    assert old, "the test needs records older than the retention"
+
+    removed = log.purge(EVENING)
+
+    assert removed == len(old)
+    kept = log.query()
+    assert [r.seq for r in kept[:-1]] == [r.seq for r in records if r.at >= cutoff]
+    assert log.verify()
+
+
+def test_the_purge_is_itself_a_record(log: AuditLog) -> None:
+    records = months_of_facts(log, 36)
+    removed = log.purge(EVENING)
+
+    purge = log.query()[-1]
+    assert purge.kind == "purge"
+    assert purge.seq == records[-1].seq + 1
+    assert purge.prev_hash == records[-1].hash
+    assert purge.at == EVENING
+    last_removed = records[removed - 1]
+    assert purge.data == {
+        "removed": removed,
+        "cutoff": "2024-01-16T21:30:00.000000+00:00",
+        "retention_days": 730,
+        "anchor_seq": last_removed.seq,
+        "anchor_hash": last_removed.hash,
+    }
+    assert purge.entry_id is None
+    assert purge.user_id is None
+
+
+def test_a_purge_with_nothing_old_writes_nothing(log: AuditLog) -> None:
+    records = a_night_of_facts(log)
+    assert log.purge(EVENING + DAY) == 0
+    assert log.query() == records
+
+
+def test_retention_is_configurable(log_path: Path) -> None:
+    with AuditLog(log_path, retention_days=30) as audit_log:
+        a_night_of_facts(audit_log)
+        assert audit_log.purge(EVENING + 31 * DAY) == 6
+        (purge,) = audit_log.query()
+        assert purge.data["retention_days"] == 30
+        assert audit_log.verify()
+    with pytest.raises(ValueError, match="at least 1"):
+        AuditLog(log_path, retention_days=0)
+
+
+def test_purging_everything_leaves_a_verifiable_purge_record(log: AuditLog) -> None:
+    records = a_night_of_facts(log)
+    assert log.purge(EVENING + 1000 * DAY) == len(records)
+
+    (purge,) = log.query()
+    assert purge.prev_hash == records[-1].hash == purge.data["anchor_hash"]
+    assert log.verify()
+    write(log, fact(EVENING + 1000 * DAY))
+    assert log.verify()
+
+
+def test_repeated_purges_stay_verifiable(log_path: Path) -> None:
+    with AuditLog(log_path, retention_days=90) as audit_log:
+        months_of_facts(audit_log, 6)
+        assert audit_log.purge(EVENING) > 0
+        first_purge = audit_log.query()[-1]
+        for month in range(1, 13):
+            write(audit_log, fact(EVENING + 30 * DAY * month, month=month))
+            assert audit_log.purge(EVENING + 30 * DAY * month) > 0
+            assert audit_log.verify()
+        # The first purge record has aged out itself; the newest one anchors the chain.
+        kept = audit_log.query()
+        assert first_purge.seq < kept[0].seq
+        assert kept[-1].kind == "purge"
+    with AuditLog(log_path, retention_days=90) as reopened:
+        assert reopened.verify()
+
+
+def test_a_purge_removes_only_an_unbroken_run_from_the_oldest_end(log: AuditLog) -> None:
+    old = write(log, fact(EVENING - 800 * DAY))
+    young = write(log, fact(EVENING - 10 * DAY))
+    # A fact stamped long ago but written later cannot be cut out of the middle of the chain.
+    late_old = write(log, fact(EVENING - 800 * DAY))
+
+    assert log.purge(EVENING) == 1
+    assert [r.seq for r in log.query()] == [young.seq, late_old.seq, late_old.seq + 1]
+    assert log.query()[-1].data["anchor_seq"] == old.seq
+    assert log.verify()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE records SET data = '{}' WHERE seq = (SELECT MIN(seq) FROM records)",
+        "DELETE FROM records WHERE seq = (SELECT MIN(seq) FROM records)",
+        "UPDATE records SET user_name = 'Bertil' WHERE kind = 'session_started'",
+        "UPDATE records SET data = json_set(data, '$.anchor_seq', 1) WHERE kind = 'purge'",
+        "DELETE FROM records WHERE kind = 'purge'",
+    ],
+    ids=[
+        "edit-oldest-kept",
+        "delete-oldest-kept",
+        "edit-kept",
+        "move-anchor",
+        "delete-purge-record",
+    ],
+)
+def test_tampering_after_a_purge_is_detected(log: AuditLog, log_path: Path, sql: str) -> None:
+    months_of_facts(log, 36)
+    log.purge(EVENING)
+    write(log, fact(EVENING + DAY))
+    assert log.verify()
+
+    tamper(log_path, sql)
+
+    assert not log.verify()
+
+
+def test_purged_records_are_gone_from_the_file(log_path: Path) -> None:
+    with AuditLog(log_path) as audit_log:
+        write(audit_log, fact(EVENING - 800 * DAY, user_name="Utgången Operatör"))
+        write(audit_log, fact(EVENING))
+        assert audit_log.purge(EVENING) == 1
+    leftovers = b"".join(p.read_bytes() for p in log_path.parent.iterdir())
+    assert "Utgången Operatör".encode() not in leftovers
+    assert "Anna Nattsköterska".encode() in leftovers
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    ages=st.lists(st.integers(min_value=0, max_value=1500), min_size=1, max_size=25),
+    purges=st.lists(st.integers(min_value=0, max_value=1500), max_size=4),
+)
+def test_any_mix_of_appends_and_purges_verifies(ages: list[int], purges: list[int]) -> None:
+    with tempfile.TemporaryDirectory() as folder, AuditLog(Path(folder) / "a.db") as audit_log:
+        for age in ages:
+            write(audit_log, fact(EVENING - age * DAY))
+        for days_later in sorted(purges):
+            audit_log.purge(EVENING + days_later * DAY)
+            assert audit_log.verify()
+        assert audit_log.verify()
+
+
+# --- never a secret, never a frame ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"password": "hunter2"},
+        {"camera_password": "hunter2"},
+        {"changed": {"stream": {"password": None}}},
+        {"refreshToken": "abc"},
+        {"access_token": "abc"},
+        {"frame": "…"},
+        {"last_frame": [1, 2, 3]},
+        {"image": "x"},
+        {"JPEGData": "x"},
+        {"jpeg": "x"},
+        {"snapshot": "x"},
+        {"pixels": b"\xff\xd8\xff\xe0"},
+        {"pixels": bytearray(4)},
+        {"frames": [memoryview(b"ab")]},
+        {"thumbnail": "data:image/jpeg;base64,/9j/4AAQSkZJRg=="},
+        {"thumbnail": "/9j/4AAQSkZJRgABAQAAAQABAAD"},
+        {"thumbnail": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB"},
+        {"stream_url": "rtsp://admin:hunter2@192.0.2.7/stream"},
+        {"note": "x" * (audit.MAX_DATA_CHARS + 1)},
+        {"reason": float("nan")},
+        {"who": object()},
+        {1: "key is not text"},
+    ],
+)
+def test_refuses_secrets_and_frames_before_queuing(log: AuditLog, data: dict[Any, Any]) -> None:
+    record = {"kind": "options_changed", "home": "Lgh 1203", "data": data}
+    with pytest.raises(ValueError, match=r"never holds|cannot store|finite|characters|not text"):
+        log.append(record)
+    assert log.query() == []
+
+
+def test_refuses_a_stream_url_with_a_password_in_any_field(log: AuditLog) -> None:
+    with pytest.raises(ValueError, match="password"):
+        log.append({"kind": "camera_probe", "home": "rtsps://a:b@cam.local/live"})
+
+
+def test_facts_about_frames_are_fine(log: AuditLog) -> None:
+    record = write(
+        log,
+        fact(
+            EVENING,
+            "session_ended",
+            frames=287,
+            view_mode="bed_area",
+            stream_url="rtsp://192.0.2.7/stream",
+        ),
+    )
+    assert record.data["frames"] == 287
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"data": {}}, "kind"),
+        ({"kind": "Session Started"}, "kind"),
+        ({"kind": "purge"}, "purge"),
+        ({"kind": "completed", "seq": 7}, "unknown"),
+        ({"kind": "completed", "hash": "0" * 64}, "unknown"),
+        ({"kind": "completed", "at": datetime(2026, 1, 15, 22, 30)}, "time zone"),
+        ({"kind": "completed", "at": "2026-01-15T22:30:00"}, "time zone"),
+        ({"kind": "completed", "at": "yesterday"}, "isoformat"),
+        ({"kind": "completed", "home": 1203}, "home"),
+        ({"kind": "completed", "data": ["ok"]}, "mapping"),
+    ],
+)
+def test_refuses_malformed_records(log: AuditLog, record: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        log.append(record)
+    assert log.query() == []
+
+
+def test_at_may_be_iso_text_in_any_zone(log: AuditLog) -> None:
+    record = write(log, {"kind": "visit_done", "at": "2026-01-15T23:30:00+01:00"})
+    assert record.at == EVENING + timedelta(hours=1)
+    assert record.as_dict()["at"] == "2026-01-15T22:30:00.000000+00:00"
+
+
+# --- crashes and concurrency ---------------------------------------------------------------
+
+# Loads audit.py by its path: the child needs neither Home Assistant nor the package.
+CHILD = r"""
+import importlib.util
+from pathlib import Path
+import sys
+
+spec = importlib.util.spec_from_file_location("trygghetskamera_audit", sys.argv[1])
+audit = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = audit
+spec.loader.exec_module(audit)
+log = audit.AuditLog(Path(sys.argv[2]))
+log.start()
+in_flight = []
+for n in range(int(sys.argv[3])):
+    in_flight.append(log.append({"kind": "session_started", "home": "Lgh 1203", "data": {"n": n}}))
+    if len(in_flight) == 16:
+        for future in in_flight:
+            print(future.result().seq, flush=True)
+        in_flight.clear()
+for future in in_flight:
+    print(future.result().seq, flush=True)
+log.stop()
+"""
+
+
+def test_a_future_resolves_only_once_its_record_is_committed(log: AuditLog, log_path: Path) -> None:
+    visible: list[bool] = []
+
+    def look_from_another_connection(future: Future[AuditRecord]) -> None:
+        # Runs in the writer thread at the very moment the future resolves.
+        with closing(sqlite3.connect(log_path)) as conn:
+            row = conn.execute(
+                "SELECT hash FROM records WHERE seq = ?", (future.result().seq,)
+            ).fetchone()
+        visible.append(row is not None and row[0] == future.result().hash)
+
+    futures = [log.append(fact(EVENING, n=n)) for n in range(200)]
+    for future in futures:
+        future.add_done_callback(look_from_another_connection)
+    for future in futures:
+        future.result(timeout=30)
+    log.stop()  # callbacks have all run once the writer is gone
+    assert len(visible) == 200
+    assert all(visible)
+
+
+def test_a_hard_kill_loses_no_acknowledged_record(log_path: Path) -> None:
+    wanted = 500
+    acknowledged: list[int] = []
+    with subprocess.Popen(
+        [sys.executable, "-c", CHILD, audit.__file__, str(log_path), "1000000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert child.stdout is not None
+        assert child.stderr is not None
+        try:
+            while len(acknowledged) < wanted:
+                line = child.stdout.readline()
+                assert line, f"the writer died early: {child.stderr.read()}"
+                acknowledged.append(int(line))
+            child.send_signal(signal.SIGKILL)
+            # Acknowledgements printed before the kill are still in the pipe (and partly in
+            # our read buffer, so read through the same file object): they count too.
+            rest = child.stdout.read()
+        finally:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+    acknowledged += [int(line) for line in rest.splitlines(keepends=True) if line.endswith("\n")]
+    assert child.returncode == -signal.SIGKILL
+    assert acknowledged == list(range(1, len(acknowledged) + 1))
+
+    with AuditLog(log_path) as reopened:
+        assert reopened.verify()
+        kept = {record.seq for record in reopened.query()}
+        assert set(acknowledged) <= kept
+        # The chain goes on from where the killed writer stopped.
+        after = write(reopened, fact(EVENING))
+        assert after.seq == max(kept) + 1
+        assert reopened.verify()
+
+
+def test_many_threads_appending_at_once_form_one_valid_chain(log: AuditLog) -> None:
+    writers, each = 16, 150
+
+    def operator_round(worker: int) -> list[int]:
+        futures = [
+            log.append(fact(EVENING, user_id=f"user-{worker}", worker=worker, n=n))
+            for n in range(each)
+        ]
+        return [future.result(timeout=60).seq for future in futures]
+
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        results = list(pool.map(operator_round, range(writers)))
+
+    every_seq = sorted(seq for seqs in results for seq in seqs)
+    assert every_seq == list(range(1, writers * each + 1))
+    for seqs in results:
+        assert seqs == sorted(seqs), "one caller's facts keep their order"
+    records = log.query()
+    assert len(records) == writers * each
+    assert log.verify()
+    for worker in range(writers):
+        mine = [r.data["n"] for r in records if r.user_id == f"user-{worker}"]
+        assert mine == list(range(each))
+
+
+def test_reading_while_writing_sees_only_whole_chains(log: AuditLog) -> None:
+    stop_reading = threading.Event()
+    verdicts: list[bool] = []
+
+    def reviewer() -> None:
+        while True:
+            verdicts.append(log.verify())
+            if stop_reading.is_set():
+                return
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reading = pool.submit(reviewer)
+        for n in range(400):
+            log.append(fact(EVENING, n=n))
+        write(log, fact(EVENING, n=400))
+        stop_reading.set()
+        reading.result()
+    assert verdicts
+    assert all(verdicts)
+
+
+# --- export ----------------------------------------------------------------------------------
+
+
+def test_csv_export_parses_and_holds_the_rows_in_range(log: AuditLog) -> None:
+    records = a_night_of_facts(log)
+
+    text = log.export_csv(start=records[1].at, end=records[5].at)
+
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert list(rows[0]) == ["seq", "at", "kind", "home", "user_name", "user_id", "data", "hash"]
+    assert [int(row["seq"]) for row in rows] == [2, 3, 4, 5]
+    for row, record in zip(rows, records[1:5], strict=True):
+        assert row["at"] == record.as_dict()["at"]
+        assert row["kind"] == record.kind
+        assert row["home"] == record.home
+        assert row["user_name"] == record.user_name
+        assert row["user_id"] == record.user_id
+        assert json.loads(row["data"]) == record.data
+        assert row["hash"] == record.hash
+
+    one_home = list(
+        csv.DictReader(io.StringIO(log.export_csv(start=None, end=None, entry_id="entry-1")))
+    )
+    assert [int(row["seq"]) for row in one_home] == [2, 4, 6]
+
+
+def test_csv_export_never_hands_a_spreadsheet_a_formula(log: AuditLog) -> None:
+    write(log, fact(EVENING, "visit_done", user_name='=HYPERLINK("http://x")', home="+Lgh"))
+    (row,) = csv.DictReader(io.StringIO(log.export_csv(start=None, end=None)))
+    assert row["user_name"] == '\'=HYPERLINK("http://x")'
+    assert row["home"] == "'+Lgh"
