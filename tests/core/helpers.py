@@ -16,7 +16,7 @@ NIGHT = date(2026, 1, 15)
 TIMES = ("22:30", "01:30", "04:30")
 
 
-def local(  # noqa: PLR0917 - reads like datetime()
+def local(
     year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, fold: int = 0
 ) -> datetime:
     """An aware local time in the home's zone."""

@@ -1,0 +1,477 @@
+"""Config, options and reconfigure flows: add a home, its schedule, equipment and operators."""
+
+import functools
+import re
+from typing import Any, override
+
+from homeassistant.components.binary_sensor import BinarySensorDeviceClass
+from homeassistant.components.sensor import SensorDeviceClass
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import selector
+from homeassistant.helpers.http import current_request
+from homeassistant.util import dt as dt_util
+import voluptuous as vol
+
+from . import media
+from .const import (
+    CONF_BED_ENTITY,
+    CONF_CONNECTIVITY_ENTITY,
+    CONF_FOLLOW_UP_MINUTES,
+    CONF_FOLLOW_UPS,
+    CONF_MIN_POWER_W,
+    CONF_NAME,
+    CONF_OPERATORS,
+    CONF_PASSWORD,
+    CONF_PLUG_ENTITY,
+    CONF_POWER_ENTITY,
+    CONF_PRIVACY_ENTITY,
+    CONF_SLOT_MINUTES,
+    CONF_STREAM_URL,
+    CONF_TIMES,
+    CONF_USERNAME,
+    CONF_VIEW_SECONDS,
+    DEFAULT_FOLLOW_UP_MINUTES,
+    DEFAULT_FOLLOW_UPS,
+    DEFAULT_MIN_POWER_W,
+    DEFAULT_SLOT_MINUTES,
+    DEFAULT_VIEW_SECONDS,
+    DOMAIN,
+    EQUIPMENT_ENTITIES,
+    FOLLOW_UP_MINUTES_RANGE,
+    FOLLOW_UPS_RANGE,
+    PROBE_TIMEOUT_S,
+    SLOT_MINUTES_RANGE,
+    VIEW_SECONDS_RANGE,
+)
+from .supervision.schedule import format_time, parse_time, validate_times
+
+CONF_CONSENT = "consent"
+
+# A Swedish personal identity number (personnummer/samordningsnummer), with or without century
+# and separator. A home's label must be pseudonymous, so the flow refuses anything like one.
+_PERSONAL_NUMBER = re.compile(r"(?<!\d)(\d{2})?\d{6}[-+ ]?\d{4}(?!\d)")
+
+_OCCUPANCY_CLASSES = [
+    BinarySensorDeviceClass.OCCUPANCY,
+    BinarySensorDeviceClass.PRESENCE,
+    BinarySensorDeviceClass.MOTION,
+]
+
+
+def _number(low: float, high: float, *, step: float = 1, unit: str | None = None) -> Any:
+    config = selector.NumberSelectorConfig(
+        min=low, max=high, step=step, mode=selector.NumberSelectorMode.BOX
+    )
+    if unit is not None:
+        config["unit_of_measurement"] = unit
+    return selector.NumberSelector(config)
+
+
+def camera_schema(defaults: dict[str, Any], *, with_name: bool = True) -> vol.Schema:
+    """Return the form of the camera step (also used by reconfigure)."""
+    fields: dict[Any, Any] = {}
+    if with_name:
+        fields[vol.Required(CONF_NAME, default=defaults.get(CONF_NAME, vol.UNDEFINED))] = (
+            selector.TextSelector()
+        )
+    fields |= {
+        vol.Required(
+            CONF_STREAM_URL, default=defaults.get(CONF_STREAM_URL, vol.UNDEFINED)
+        ): selector.TextSelector(),
+        vol.Optional(
+            CONF_USERNAME, description={"suggested_value": defaults.get(CONF_USERNAME)}
+        ): selector.TextSelector(selector.TextSelectorConfig(autocomplete="username")),
+        vol.Optional(CONF_PASSWORD): selector.TextSelector(
+            selector.TextSelectorConfig(
+                type=selector.TextSelectorType.PASSWORD, autocomplete="current-password"
+            )
+        ),
+    }
+    return vol.Schema(fields)
+
+
+def schedule_schema(defaults: dict[str, Any]) -> vol.Schema:
+    """Return the form of the schedule step."""
+    return vol.Schema(
+        {
+            vol.Required(CONF_TIMES, default=defaults.get(CONF_TIMES, [])): (
+                selector.TextSelector(selector.TextSelectorConfig(multiple=True))
+            ),
+            vol.Required(
+                CONF_VIEW_SECONDS, default=defaults.get(CONF_VIEW_SECONDS, DEFAULT_VIEW_SECONDS)
+            ): _number(*VIEW_SECONDS_RANGE, unit="s"),
+            vol.Required(
+                CONF_SLOT_MINUTES, default=defaults.get(CONF_SLOT_MINUTES, DEFAULT_SLOT_MINUTES)
+            ): _number(*SLOT_MINUTES_RANGE, unit="min"),
+            vol.Required(
+                CONF_FOLLOW_UP_MINUTES,
+                default=defaults.get(CONF_FOLLOW_UP_MINUTES, DEFAULT_FOLLOW_UP_MINUTES),
+            ): _number(*FOLLOW_UP_MINUTES_RANGE, unit="min"),
+            vol.Required(
+                CONF_FOLLOW_UPS, default=defaults.get(CONF_FOLLOW_UPS, DEFAULT_FOLLOW_UPS)
+            ): _number(*FOLLOW_UPS_RANGE),
+        }
+    )
+
+
+def _entity(domain: str, device_class: Any = None) -> Any:
+    return selector.EntitySelector(
+        selector.EntitySelectorConfig(domain=domain, device_class=device_class)
+    )
+
+
+def equipment_schema(defaults: dict[str, Any]) -> vol.Schema:
+    """Return the form of the equipment step; every entity is optional."""
+
+    def optional(key: str) -> vol.Optional:
+        return vol.Optional(key, description={"suggested_value": defaults.get(key)})
+
+    return vol.Schema(
+        {
+            optional(CONF_PRIVACY_ENTITY): _entity("switch"),
+            optional(CONF_PLUG_ENTITY): _entity("switch"),
+            optional(CONF_POWER_ENTITY): _entity("sensor", SensorDeviceClass.POWER),
+            vol.Required(
+                CONF_MIN_POWER_W, default=defaults.get(CONF_MIN_POWER_W, DEFAULT_MIN_POWER_W)
+            ): _number(0, 1000, step=0.1, unit="W"),
+            optional(CONF_BED_ENTITY): _entity("binary_sensor", _OCCUPANCY_CLASSES),
+            optional(CONF_CONNECTIVITY_ENTITY): _entity(
+                "binary_sensor", BinarySensorDeviceClass.CONNECTIVITY
+            ),
+        }
+    )
+
+
+async def _operator_choices(hass: HomeAssistant) -> list[selector.SelectOptionDict]:
+    users = await hass.auth.async_get_users()
+    return [
+        selector.SelectOptionDict(value=user.id, label=user.name or user.id)
+        for user in sorted(users, key=lambda user: (user.name or "").casefold())
+        if user.is_active and not user.system_generated
+    ]
+
+
+async def operators_schema(hass: HomeAssistant, defaults: dict[str, Any]) -> vol.Schema:
+    """Return the form of the operators step: active, non-system users."""
+    return vol.Schema(
+        {
+            vol.Required(CONF_OPERATORS, default=defaults.get(CONF_OPERATORS, [])): (
+                selector.SelectSelector(
+                    selector.SelectSelectorConfig(
+                        options=await _operator_choices(hass),
+                        multiple=True,
+                        mode=selector.SelectSelectorMode.LIST,
+                    )
+                )
+            )
+        }
+    )
+
+
+def validate_name(name: str) -> str | None:
+    """Return an error key for a home label that is empty or looks like a personal number."""
+    if not name.strip():
+        return "name_required"
+    if _PERSONAL_NUMBER.search(name):
+        return "personal_number"
+    return None
+
+
+def validate_schedule(user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Normalise the schedule step's input; return (options, errors)."""
+    errors: dict[str, str] = {}
+    times = [str(time).strip() for time in user_input.get(CONF_TIMES, []) if str(time).strip()]
+    options: dict[str, Any] = {CONF_TIMES: times}
+    # The form's number selectors already enforce the ranges of DESIGN.md.
+    for key in (CONF_VIEW_SECONDS, CONF_SLOT_MINUTES, CONF_FOLLOW_UP_MINUTES, CONF_FOLLOW_UPS):
+        options[key] = int(user_input[key])
+    if not times:
+        errors[CONF_TIMES] = "times_required"
+    else:
+        problem = _first_schedule_problem(times, options[CONF_SLOT_MINUTES])
+        if problem is not None:
+            errors[CONF_TIMES] = problem
+        else:
+            options[CONF_TIMES] = sorted_times(times)
+    return options, errors
+
+
+def sorted_times(times: list[str]) -> list[str]:
+    """Agreed times in night order: the evening first (12:00 onwards), then the morning."""
+    normal = [format_time(parse_time(time)) for time in times]
+    return sorted(normal, key=lambda time: (time < "12:00", time))
+
+
+def _first_schedule_problem(times: list[str], slot_minutes: int) -> str | None:
+    problems = validate_times(times, slot_minutes)
+    return str(problems[0].code) if problems else None
+
+
+async def async_probe(hass: HomeAssistant, data: dict[str, Any]) -> str | None:
+    """Open the camera with PyAV and decode one frame; return an error key or None."""
+    # media.probe bounds every network wait by the timeout, so the flow never hangs.
+    result = await hass.async_add_executor_job(
+        functools.partial(
+            media.probe,
+            data[CONF_STREAM_URL],
+            data.get(CONF_USERNAME),
+            data.get(CONF_PASSWORD),
+            timeout_s=PROBE_TIMEOUT_S,
+        )
+    )
+    if result.ok:
+        return None
+    # A black or frozen picture is a placement problem, not a reason to refuse the home:
+    # commissioning with the staff catches it. Everything else means no usable video.
+    if result.reason in ("black", "frozen"):
+        return None
+    return result.reason or "cannot_connect"
+
+
+def camera_unique_id(url: str) -> str:
+    """Identify a camera by its URL without credentials, so one camera is added only once."""
+    return media.redact_url(url.strip())
+
+
+def requesting_user_id() -> str | None:
+    """Return the id of the user whose HTTP request runs this flow step, if any."""
+    request = current_request.get()
+    if request is None:
+        return None
+    user = request.get("hass_user")
+    return user.id if user is not None else None
+
+
+class TrygghetskameraConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Add a home: camera, schedule, equipment, operators, consent."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with nothing entered."""
+        self._data: dict[str, Any] = {}
+        self._options: dict[str, Any] = {}
+
+    @staticmethod
+    @callback
+    @override
+    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+        """Return the options flow."""
+        return TrygghetskameraOptionsFlow()
+
+    @override
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Start with the camera."""
+        return await self.async_step_camera(user_input)
+
+    async def async_step_camera(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the label and the stream; try the camera before going on."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            user_input = {key: value for key, value in user_input.items() if value != ""}
+            user_input[CONF_STREAM_URL] = user_input[CONF_STREAM_URL].strip()
+            user_input[CONF_NAME] = user_input[CONF_NAME].strip()
+            if error := validate_name(user_input[CONF_NAME]):
+                errors[CONF_NAME] = error
+            elif not media.validate_url(user_input[CONF_STREAM_URL]):
+                errors[CONF_STREAM_URL] = "invalid_url"
+            else:
+                await self.async_set_unique_id(camera_unique_id(user_input[CONF_STREAM_URL]))
+                self._abort_if_unique_id_configured()
+                if error := await async_probe(self.hass, user_input):
+                    errors["base"] = error
+                else:
+                    self._data = user_input
+                    return await self.async_step_schedule()
+        defaults = {k: v for k, v in (user_input or {}).items() if k != CONF_PASSWORD}
+        return self.async_show_form(
+            step_id="camera", data_schema=camera_schema(defaults), errors=errors
+        )
+
+    async def async_step_schedule(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the agreed times and how long looks, slots and follow-ups last."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            options, errors = validate_schedule(user_input)
+            if not errors:
+                self._options |= options
+                return await self.async_step_equipment()
+        return self.async_show_form(
+            step_id="schedule", data_schema=schedule_schema(user_input or {}), errors=errors
+        )
+
+    async def async_step_equipment(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the optional plug, power meter, bed sensor, router and privacy switch."""
+        if user_input is not None:
+            self._options |= normalise_equipment(user_input)
+            return await self.async_step_operators()
+        return self.async_show_form(step_id="equipment", data_schema=equipment_schema({}))
+
+    async def async_step_operators(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask who may look."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            operators, error = await validate_operators(self.hass, user_input)
+            if error:
+                errors[CONF_OPERATORS] = error
+            else:
+                self._options[CONF_OPERATORS] = operators
+                return await self.async_step_consent()
+        return self.async_show_form(
+            step_id="operators",
+            data_schema=await operators_schema(self.hass, user_input or {}),
+            errors=errors,
+        )
+
+    async def async_step_consent(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Record that the resident, and any close relative living there, consented."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if user_input.get(CONF_CONSENT) is True:
+                self._data["consent_confirmed_at"] = dt_util.utcnow().isoformat()
+                self._data["consent_confirmed_by"] = requesting_user_id()
+                return self.async_create_entry(
+                    title=self._data[CONF_NAME], data=self._data, options=self._options
+                )
+            errors[CONF_CONSENT] = "consent_required"
+        return self.async_show_form(
+            step_id="consent",
+            data_schema=vol.Schema({vol.Required(CONF_CONSENT, default=False): bool}),
+            errors=errors,
+            description_placeholders={"name": self._data[CONF_NAME]},
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the stream URL or credentials; the camera is tried again."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            user_input = {key: value for key, value in user_input.items() if value != ""}
+            user_input[CONF_STREAM_URL] = user_input[CONF_STREAM_URL].strip()
+            # An empty password field keeps the stored one: it is never shown back.
+            if CONF_PASSWORD not in user_input and entry.data.get(CONF_PASSWORD):
+                user_input[CONF_PASSWORD] = entry.data[CONF_PASSWORD]
+            if not media.validate_url(user_input[CONF_STREAM_URL]):
+                errors[CONF_STREAM_URL] = "invalid_url"
+            else:
+                unique_id = camera_unique_id(user_input[CONF_STREAM_URL])
+                for other in self._async_current_entries(include_ignore=False):
+                    if other.entry_id != entry.entry_id and other.unique_id == unique_id:
+                        return self.async_abort(reason="already_configured")
+                if error := await async_probe(self.hass, user_input):
+                    errors["base"] = error
+                else:
+                    data = {
+                        key: value
+                        for key, value in entry.data.items()
+                        if key not in (CONF_USERNAME, CONF_PASSWORD)
+                    }
+                    return self.async_update_reload_and_abort(
+                        entry, unique_id=unique_id, data=data | user_input
+                    )
+        defaults = user_input or dict(entry.data)
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=camera_schema(defaults, with_name=False),
+            errors=errors,
+            description_placeholders={"name": entry.title},
+        )
+
+
+def normalise_equipment(user_input: dict[str, Any]) -> dict[str, Any]:
+    """Turn the equipment form into options: unset entities become None."""
+    options: dict[str, Any] = {key: user_input.get(key) or None for key in EQUIPMENT_ENTITIES}
+    options[CONF_MIN_POWER_W] = float(user_input.get(CONF_MIN_POWER_W, DEFAULT_MIN_POWER_W))
+    return options
+
+
+async def validate_operators(
+    hass: HomeAssistant, user_input: dict[str, Any]
+) -> tuple[list[str], str | None]:
+    """Keep only real, active users; at least one must be chosen."""
+    chosen = list(dict.fromkeys(user_input.get(CONF_OPERATORS, [])))
+    if not chosen:
+        return [], "operators_required"
+    allowed = {option["value"] for option in await _operator_choices(hass)}
+    if any(user_id not in allowed for user_id in chosen):
+        return [], "unknown_user"
+    return chosen, None
+
+
+class TrygghetskameraOptionsFlow(OptionsFlow):
+    """Edit a home's schedule, equipment and operators."""
+
+    def __init__(self) -> None:
+        """Start from the entry's current options."""
+        self._options: dict[str, Any] = {}
+
+    @override
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Begin with the schedule."""
+        self._options = dict(self.config_entry.options)
+        return await self.async_step_schedule()
+
+    async def async_step_schedule(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Edit the agreed times and durations."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            options, errors = validate_schedule(user_input)
+            if not errors:
+                self._options |= options
+                return await self.async_step_equipment()
+        return self.async_show_form(
+            step_id="schedule",
+            data_schema=schedule_schema(user_input or self._options),
+            errors=errors,
+        )
+
+    async def async_step_equipment(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Edit the equipment entities."""
+        if user_input is not None:
+            self._options |= normalise_equipment(user_input)
+            return await self.async_step_operators()
+        return self.async_show_form(
+            step_id="equipment", data_schema=equipment_schema(self._options)
+        )
+
+    async def async_step_operators(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Edit who may look, then save."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            operators, error = await validate_operators(self.hass, user_input)
+            if error:
+                errors[CONF_OPERATORS] = error
+            else:
+                self._options[CONF_OPERATORS] = operators
+                # The audit log records who changed what; only this request knows who.
+                if self.config_entry.state is ConfigEntryState.LOADED:
+                    self.config_entry.runtime_data.options_changed_by = requesting_user_id()
+                return self.async_create_entry(data=self._options)
+        return self.async_show_form(
+            step_id="operators",
+            data_schema=await operators_schema(self.hass, user_input or self._options),
+            errors=errors,
+        )

@@ -1,0 +1,70 @@
+"""Constants of the trygghetskamera integration: the names of the public contract."""
+
+from typing import Final
+
+DOMAIN: Final = "trygghetskamera"
+
+# Config entry data.
+CONF_NAME: Final = "name"
+CONF_STREAM_URL: Final = "stream_url"
+CONF_USERNAME: Final = "username"
+CONF_PASSWORD: Final = "password"
+CONF_CONSENT_CONFIRMED: Final = "consent_confirmed"
+
+# Config entry options.
+CONF_TIMES: Final = "times"
+CONF_VIEW_SECONDS: Final = "view_seconds"
+CONF_SLOT_MINUTES: Final = "slot_minutes"
+CONF_FOLLOW_UP_MINUTES: Final = "follow_up_minutes"
+CONF_FOLLOW_UPS: Final = "follow_ups"
+CONF_OPERATORS: Final = "operators"
+CONF_PRIVACY_ENTITY: Final = "privacy_entity"
+CONF_PLUG_ENTITY: Final = "plug_entity"
+CONF_POWER_ENTITY: Final = "power_entity"
+CONF_MIN_POWER_W: Final = "min_power_w"
+CONF_BED_ENTITY: Final = "bed_entity"
+CONF_CONNECTIVITY_ENTITY: Final = "connectivity_entity"
+CONF_VIEW_MODE: Final = "view_mode"
+CONF_VIEW_REGION: Final = "view_region"
+CONF_MQTT_PUBLISH: Final = "mqtt_publish"
+CONF_AUDIT_RETENTION_MONTHS: Final = "audit_retention_months"
+
+EQUIPMENT_ENTITIES: Final = (
+    CONF_PRIVACY_ENTITY,
+    CONF_PLUG_ENTITY,
+    CONF_POWER_ENTITY,
+    CONF_BED_ENTITY,
+    CONF_CONNECTIVITY_ENTITY,
+)
+
+# Defaults and ranges (DESIGN.md, "Config entry").
+DEFAULT_VIEW_SECONDS: Final = 30
+DEFAULT_SLOT_MINUTES: Final = 30
+DEFAULT_FOLLOW_UP_MINUTES: Final = 20
+DEFAULT_FOLLOW_UPS: Final = 1
+DEFAULT_MIN_POWER_W: Final = 1.0
+DEFAULT_AUDIT_RETENTION_MONTHS: Final = 24
+AUDIT_RETENTION_MONTHS_RANGE: Final = (1, 120)
+VIEW_SECONDS_RANGE: Final = (10, 120)
+SLOT_MINUTES_RANGE: Final = (5, 120)
+FOLLOW_UP_MINUTES_RANGE: Final = (1, 60)
+FOLLOW_UPS_RANGE: Final = (0, 3)
+
+# How long the config flow waits for the camera's first frame.
+PROBE_TIMEOUT_S: Final = 10.0
+
+# Bus events.
+EVENT_VISIT_REQUIRED: Final = f"{DOMAIN}_visit_required"
+EVENT_VISIT_CLEARED: Final = f"{DOMAIN}_visit_cleared"
+EVENT_NIGHT_REPORT: Final = f"{DOMAIN}_night_report"
+EVENT_HOME_REMOVED: Final = f"{DOMAIN}_home_removed"
+
+# Services.
+SERVICE_VISIT_DONE: Final = "visit_done"
+SERVICE_SKIP_NIGHT: Final = "skip_night"
+SERVICE_PROBE_CAMERA: Final = "probe_camera"
+SERVICE_AUDIT_LOG: Final = "audit_log"
+
+ATTR_DEVICE_ID: Final = "device_id"
+ATTR_NOTE: Final = "note"
+ATTR_DATE: Final = "date"

@@ -1,0 +1,379 @@
+"""The Home Assistant side of one home: feeds the core facts and carries out its decisions.
+
+The core (`supervision`) decides; this class gives it the time, operator and staff actions and
+equipment facts, persists its state after every change, wakes it exactly when it asks to be
+woken, and turns its events into bus events, entity updates and audit records.
+"""
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+import functools
+import logging
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
+from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+
+from . import media
+from .audit_trail import async_get_trail
+from .const import (
+    CONF_FOLLOW_UP_MINUTES,
+    CONF_FOLLOW_UPS,
+    CONF_NAME,
+    CONF_OPERATORS,
+    CONF_PASSWORD,
+    CONF_SLOT_MINUTES,
+    CONF_STREAM_URL,
+    CONF_TIMES,
+    CONF_USERNAME,
+    CONF_VIEW_SECONDS,
+    DEFAULT_FOLLOW_UP_MINUTES,
+    DEFAULT_FOLLOW_UPS,
+    DEFAULT_SLOT_MINUTES,
+    DEFAULT_VIEW_SECONDS,
+    DOMAIN,
+    EVENT_NIGHT_REPORT,
+    EVENT_VISIT_CLEARED,
+    EVENT_VISIT_REQUIRED,
+    PROBE_TIMEOUT_S,
+)
+from .gate import Gate
+from .supervision import Event, EventType, HomeConfig, Outcome, Purpose, Refusal, Supervisor
+from .supervision.schedule import night_of
+
+_LOGGER = logging.getLogger(__name__)
+
+STORAGE_VERSION = 1
+
+type TrygghetskameraConfigEntry = ConfigEntry[HomeRuntime]
+
+# Events of the core that the `supervision` event entity shows (the contract's event types).
+ENTITY_EVENT_TYPES: tuple[EventType, ...] = (
+    EventType.COMPLETED,
+    EventType.FOLLOW_UP,
+    EventType.VISIT_REQUIRED,
+    EventType.MISSED,
+    EventType.FAULT,
+    EventType.FAULT_CLEARED,
+    EventType.SKIPPED,
+    EventType.NIGHT_REPORT,
+)
+
+
+def home_config(options: dict[str, Any]) -> HomeConfig:
+    """Build the core's view of a home's options."""
+    return HomeConfig(
+        times=tuple(options[CONF_TIMES]),
+        slot_minutes=int(options.get(CONF_SLOT_MINUTES, DEFAULT_SLOT_MINUTES)),
+        follow_up_minutes=int(options.get(CONF_FOLLOW_UP_MINUTES, DEFAULT_FOLLOW_UP_MINUTES)),
+        follow_ups=int(options.get(CONF_FOLLOW_UPS, DEFAULT_FOLLOW_UPS)),
+        view_seconds=int(options.get(CONF_VIEW_SECONDS, DEFAULT_VIEW_SECONDS)),
+    )
+
+
+@dataclass(slots=True)
+class AuditFact:
+    """One fact for the audit log, as the runtime saw it."""
+
+    kind: str
+    at: datetime
+    user_id: str | None
+    data: dict[str, Any]
+
+
+class HomeRuntime:
+    """Drives one home's `Supervisor` with Home Assistant's clock, entities and actions."""
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry, device_id: str | None) -> None:
+        """Prepare; nothing runs until `async_start`."""
+        self.hass = hass
+        self.entry = entry
+        self.tz = dt_util.get_default_time_zone()
+        self.config = home_config(dict(entry.options))
+        self.device_id = device_id
+        self.faults: frozenset[str] = frozenset()
+        self._last_signature: str | None = None
+        self._options = dict(entry.options)
+        # Set by the options flow just before it saves: who is changing the options.
+        self.options_changed_by: str | None = None
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}", private=True, atomic_writes=True
+        )
+        self._supervisor: Supervisor | None = None
+        self._unsub_timer: CALLBACK_TYPE | None = None
+        self._listeners: list[Callable[[], None]] = []
+        self._event_listeners: list[Callable[[Event], None]] = []
+        self._audit_sinks: list[Callable[[AuditFact], None]] = []
+        self._audit_queue: list[AuditFact] = []
+        self._audit_lock = asyncio.Lock()
+        self._equipment_faults: frozenset[str] = frozenset()
+        self._privacy_fault = False
+        self.gate = Gate(hass, self)
+        self._timer_job = HassJob(
+            self._on_timer, "trygghetskamera wake-up", cancel_on_shutdown=True
+        )
+
+    # --- properties -------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The home's pseudonymous label."""
+        return str(self.entry.data.get(CONF_NAME, self.entry.title))
+
+    @property
+    def supervisor(self) -> Supervisor:
+        """The core state machine (available once started)."""
+        assert self._supervisor is not None
+        return self._supervisor
+
+    @property
+    def operators(self) -> list[str]:
+        """The ids of the users who may look."""
+        return list(self.entry.options.get(CONF_OPERATORS, []))
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    async def async_start(self) -> None:
+        """Restore the state, catch up with the time that passed, and arm the timer."""
+        self.tz = dt_util.get_default_time_zone()
+        now = dt_util.utcnow()
+        stored = await self._store.async_load()
+        events: list[Event] = []
+        if stored and "supervisor" in stored:
+            self._supervisor = Supervisor.from_dict(stored["supervisor"], self.config, self.tz)
+            if stored.get("config") != _config_key(self.config):
+                events += self._supervisor.set_config(now, self.config)
+        else:
+            self._supervisor = Supervisor(self.config, self.tz, now, consent=True)
+        events += self._supervisor.advance(now)
+        await self._async_commit(events)
+
+    async def async_shutdown(self) -> None:
+        """Stop waking up and end any live look; the state on disk is already current."""
+        if self._unsub_timer is not None:
+            self._unsub_timer()
+            self._unsub_timer = None
+        await self.gate.async_shutdown()
+        await self.async_flush_audit()
+
+    async def async_remove(self) -> None:
+        """Forget the persisted state of a removed home."""
+        await self._store.async_remove()
+
+    # --- facts from Home Assistant ----------------------------------------------------------
+
+    async def async_options_updated(self) -> None:
+        """Log who changed which option, and apply a changed schedule to unstarted slots."""
+        new = dict(self.entry.options)
+        changes = {
+            key: {"old": self._options.get(key), "new": new.get(key)}
+            for key in sorted(set(self._options) | set(new))
+            if self._options.get(key) != new.get(key)
+        }
+        if changes:
+            self.audit("options_changed", self.options_changed_by, changes=changes)
+        self._options, self.options_changed_by = new, None
+        config = home_config(new)
+        if config == self.config:
+            await self._async_commit([])
+            return
+        self.config = config
+        await self._async_commit(self.supervisor.set_config(dt_util.utcnow(), config))
+
+    async def async_skip_night(self, night: date, user_id: str | None) -> None:
+        """Skip a night (relatives staying over)."""
+        await self._async_commit(self.supervisor.skip_night(dt_util.utcnow(), night, user_id))
+
+    async def async_set_consent(self, on: bool, user_id: str | None) -> None:
+        """Consent given or withdrawn."""
+        await self._async_commit(self.supervisor.set_consent(dt_util.utcnow(), on, user_id))
+
+    async def async_visit_done(self, user_id: str | None, note: str | None) -> None:
+        """Staff acknowledge the physical visit."""
+        await self._async_commit(self.supervisor.visit_done(dt_util.utcnow(), user_id, note))
+
+    async def async_set_faults(self, faults: frozenset[str]) -> None:
+        """The set of equipment faults reported by the home's entities changed."""
+        self._equipment_faults = faults
+        await self._async_update_faults()
+
+    async def async_set_privacy_fault(self, failed: bool) -> None:
+        """Privacy mode could (not) be restored after a look: a fault while it stays off."""
+        if failed != self._privacy_fault:
+            self._privacy_fault = failed
+            await self._async_update_faults()
+
+    async def _async_update_faults(self) -> None:
+        faults = self._equipment_faults | ({"privacy"} if self._privacy_fault else set())
+        if faults == self.faults:
+            return
+        self.faults = frozenset(faults)
+        await self._async_commit(self.supervisor.set_faults(self.now(), self.faults))
+
+    async def async_start_session(
+        self, session_id: str, user_id: str, purpose: Purpose = Purpose.SUPERVISION
+    ) -> Refusal | None:
+        """Ask the core for a look; None means granted (and the session is now running)."""
+        now = self.now()
+        refusal = self.supervisor.start_session(now, session_id, user_id, purpose)
+        # Deliver what the decision caused (and any overdue timer) at once, granted or not.
+        await self._async_commit(self.supervisor.advance(now))
+        return refusal
+
+    async def async_end_session(self, session_id: str) -> None:
+        """The live stream of a session ended; its outcome may still come."""
+        await self._async_commit(self.supervisor.end_session(self.now(), session_id, None))
+
+    async def async_set_outcome(
+        self, session_id: str, outcome: Outcome, user_id: str, note: str | None = None
+    ) -> None:
+        """The operator recorded what the look showed."""
+        await self._async_commit(
+            self.supervisor.set_outcome(self.now(), session_id, outcome, user_id, note)
+        )
+
+    async def async_probe_camera(self, user_id: str | None) -> media.ProbeResult:
+        """Open the camera, decode one frame, check it; nothing is shown or kept but a hash."""
+        data = self.entry.data
+        result = await self.hass.async_add_executor_job(
+            functools.partial(
+                media.probe,
+                data[CONF_STREAM_URL],
+                data.get(CONF_USERNAME),
+                data.get(CONF_PASSWORD),
+                timeout_s=PROBE_TIMEOUT_S,
+                last_signature=self._last_signature,
+            )
+        )
+        if result.signature is not None:
+            self._last_signature = result.signature
+        self.audit("camera_probe", user_id, ok=result.ok, reason=result.reason, ms=result.ms)
+        await self.async_flush_audit()
+        return result
+
+    def now(self) -> datetime:
+        """The current time (UTC), as Home Assistant's clock tells it."""
+        return dt_util.utcnow()
+
+    def tonight(self) -> date:
+        """The night that is running now, or starts this evening."""
+        return night_of(self.now(), self.tz)
+
+    # --- subscriptions ----------------------------------------------------------------------
+
+    @callback
+    def async_add_listener(self, update: Callable[[], None]) -> CALLBACK_TYPE:
+        """Call `update` after every change of the home's state."""
+        self._listeners.append(update)
+        return lambda: self._listeners.remove(update)
+
+    @callback
+    def async_add_event_listener(self, handle: Callable[[Event], None]) -> CALLBACK_TYPE:
+        """Call `handle` with each event of the contract's event types."""
+        self._event_listeners.append(handle)
+        return lambda: self._event_listeners.remove(handle)
+
+    @callback
+    def async_add_audit_sink(self, sink: Callable[[AuditFact], None]) -> CALLBACK_TYPE:
+        """Call `sink` with every fact the audit log must hold."""
+        self._audit_sinks.append(sink)
+        return lambda: self._audit_sinks.remove(sink)
+
+    @callback
+    def audit(self, kind: str, user_id: str | None, **data: Any) -> None:
+        """Queue one fact for the audit log (written by the next flush)."""
+        self._queue_audit(AuditFact(kind, self.now(), user_id, data))
+
+    @callback
+    def _queue_audit(self, fact: AuditFact) -> None:
+        for sink in list(self._audit_sinks):
+            sink(fact)
+        self._audit_queue.append(fact)
+
+    async def async_flush_audit(self) -> None:
+        """Write every queued fact, in order, and return once all are committed to disk."""
+        trail = async_get_trail(self.hass)
+        async with self._audit_lock:
+            while self._audit_queue:
+                fact = self._audit_queue.pop(0)
+                if trail is None:
+                    continue
+                await trail.async_append(
+                    fact.kind,
+                    at=fact.at,
+                    entry_id=self.entry.entry_id,
+                    home=self.name,
+                    user_id=fact.user_id,
+                    data=fact.data,
+                )
+
+    # --- carrying out decisions -------------------------------------------------------------
+
+    async def _async_commit(self, events: list[Event]) -> None:
+        """Persist, announce, refresh entities and arm the next wake-up."""
+        await self._store.async_save(
+            {"config": _config_key(self.config), "supervisor": self.supervisor.to_dict()}
+        )
+        for event in events:
+            self._announce(event)
+        self._arm_timer()
+        for update in list(self._listeners):
+            update()
+        # A look ends the moment the core withdraws the right to it (consent, fault, time).
+        await self.gate.async_enforce()
+        await self.async_flush_audit()
+
+    @callback
+    def _announce(self, event: Event) -> None:
+        base = {"entry_id": self.entry.entry_id, "device_id": self.device_id, "name": self.name}
+        if event.type is EventType.VISIT_REQUIRED:
+            self.hass.bus.async_fire(
+                EVENT_VISIT_REQUIRED,
+                base
+                | {
+                    "reason": str(event.data["reason"]),
+                    "urgent": bool(event.data.get("urgent", False)),
+                    "slot": event.slot,
+                },
+            )
+        elif event.type is EventType.VISIT_CLEARED:
+            self.hass.bus.async_fire(EVENT_VISIT_CLEARED, base)
+        elif event.type is EventType.NIGHT_REPORT:
+            self.hass.bus.async_fire(EVENT_NIGHT_REPORT, base | dict(event.data))
+        if event.type in ENTITY_EVENT_TYPES:
+            for handle in list(self._event_listeners):
+                handle(event)
+        data = {key: value for key, value in event.data.items() if key != "user_id"}
+        self._queue_audit(
+            AuditFact(
+                str(event.type), event.at, event.data.get("user_id"), {"slot": event.slot} | data
+            )
+        )
+
+    @callback
+    def _arm_timer(self) -> None:
+        if self._unsub_timer is not None:
+            self._unsub_timer()
+            self._unsub_timer = None
+        wake = self.supervisor.next_wakeup(dt_util.utcnow())
+        if wake is not None:
+            self._unsub_timer = async_track_point_in_utc_time(self.hass, self._timer_job, wake)
+
+    async def _on_timer(self, now: datetime) -> None:
+        self._unsub_timer = None
+        await self._async_commit(self.supervisor.advance(dt_util.utcnow()))
+
+
+def _config_key(config: HomeConfig) -> dict[str, Any]:
+    return {
+        "times": list(config.times),
+        "slot_minutes": config.slot_minutes,
+        "follow_up_minutes": config.follow_up_minutes,
+        "follow_ups": config.follow_ups,
+        "view_seconds": config.view_seconds,
+    }

@@ -1,0 +1,92 @@
+"""Shared fixtures: real H.264 media made by the tests, real users, a configured home."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+# The harness ships its own `custom_components` package; importing ours first makes Home
+# Assistant find this integration instead.
+import custom_components.trygghetskamera  # noqa: F401
+from custom_components.trygghetskamera import media
+from custom_components.trygghetskamera.const import (
+    CONF_FOLLOW_UP_MINUTES,
+    CONF_FOLLOW_UPS,
+    CONF_MIN_POWER_W,
+    CONF_NAME,
+    CONF_OPERATORS,
+    CONF_SLOT_MINUTES,
+    CONF_STREAM_URL,
+    CONF_TIMES,
+    CONF_VIEW_SECONDS,
+    DOMAIN,
+    EQUIPMENT_ENTITIES,
+)
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load custom integrations in every test."""
+
+
+@pytest.fixture
+def hass_config_dir(hass_tmp_config_dir: str) -> str:
+    """Give every test its own config directory: the audit log lives there."""
+    return hass_tmp_config_dir
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of test videos, generated once per run."""
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def night_video(media_dir: Path) -> Path:
+    """A real H.264 file: a dim bedroom at night with slow movement."""
+    path = media_dir / "night.mp4"
+    media.generate_night_scene(path, seconds=6, fps=10, size=(320, 240))
+    return path
+
+
+@pytest.fixture(scope="session")
+def black_video(media_dir: Path) -> Path:
+    """A real H.264 file that shows only black (lens covered, no IR)."""
+    path = media_dir / "black.mp4"
+    media.generate_black_video(path, seconds=2, fps=10, size=(320, 240))
+    return path
+
+
+def home_options(operators: list[str], **overrides: Any) -> dict[str, Any]:
+    """Options of a typical home: three agreed times through the night."""
+    options: dict[str, Any] = {
+        CONF_TIMES: ["22:30", "01:30", "04:30"],
+        CONF_VIEW_SECONDS: 30,
+        CONF_SLOT_MINUTES: 30,
+        CONF_FOLLOW_UP_MINUTES: 20,
+        CONF_FOLLOW_UPS: 1,
+        CONF_OPERATORS: operators,
+        CONF_MIN_POWER_W: 1.0,
+    } | dict.fromkeys(EQUIPMENT_ENTITIES)
+    return options | overrides
+
+
+def make_home_entry(stream_url: str, operators: list[str], **overrides: Any) -> MockConfigEntry:
+    """A config entry for one home, as the config flow creates it."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Lgh 1203",
+        unique_id=stream_url,
+        data={CONF_NAME: "Lgh 1203", CONF_STREAM_URL: stream_url},
+        options=home_options(operators, **overrides),
+    )
+
+
+@pytest.fixture
+def clean_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty working directory, to prove nothing is written beside it."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work

@@ -1,0 +1,486 @@
+"""The config, options and reconfigure flows, with real video as the camera."""
+
+import asyncio
+from pathlib import Path
+import socket
+from typing import Any
+
+import av
+from homeassistant.auth.models import User
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.trygghetskamera import config_flow
+from custom_components.trygghetskamera.const import (
+    CONF_BED_ENTITY,
+    CONF_CONNECTIVITY_ENTITY,
+    CONF_FOLLOW_UP_MINUTES,
+    CONF_FOLLOW_UPS,
+    CONF_MIN_POWER_W,
+    CONF_NAME,
+    CONF_OPERATORS,
+    CONF_PASSWORD,
+    CONF_PLUG_ENTITY,
+    CONF_POWER_ENTITY,
+    CONF_PRIVACY_ENTITY,
+    CONF_SLOT_MINUTES,
+    CONF_STREAM_URL,
+    CONF_TIMES,
+    CONF_USERNAME,
+    CONF_VIEW_SECONDS,
+    DOMAIN,
+)
+
+from .conftest import make_home_entry
+from .media_sources import MjpegServer, RtspServer
+
+SCHEDULE = {
+    CONF_TIMES: ["22:30", "01:30", "04:30"],
+    CONF_VIEW_SECONDS: 30,
+    CONF_SLOT_MINUTES: 30,
+    CONF_FOLLOW_UP_MINUTES: 20,
+    CONF_FOLLOW_UPS: 1,
+}
+
+
+@pytest.fixture
+async def operator(hass: HomeAssistant) -> User:
+    """A real, active night-staff user."""
+    return await hass.auth.async_create_user("Nattpersonal", group_ids=["system-users"])
+
+
+@pytest.fixture
+def rtsp_camera(socket_enabled: None) -> Any:
+    """A real RTSP camera (GStreamer) that asks for a password."""
+    with RtspServer(username="kamera", password="hemligt") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def audio_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real media file without any video stream."""
+    path = tmp_path_factory.mktemp("audio") / "tone.wav"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame(format="s16", layout="mono", samples=8000)
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.sample_rate = 8000
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def free_port() -> int:
+    """A loopback port that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def start_flow(hass: HomeAssistant) -> dict[str, Any]:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "camera"
+    return result
+
+
+async def camera_step(hass: HomeAssistant, flow_id: str, **data: Any) -> dict[str, Any]:
+    return await hass.config_entries.flow.async_configure(flow_id, {CONF_NAME: "Lgh 1203"} | data)
+
+
+async def test_full_flow_creates_home(
+    hass: HomeAssistant, night_video: Path, operator: User
+) -> None:
+    result = await start_flow(hass)
+    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: str(night_video)})
+    assert result["step_id"] == "schedule"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], SCHEDULE | {CONF_TIMES: ["04:30", "22:30 ", "1:30"]}
+    )
+    assert result["step_id"] == "equipment"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_PLUG_ENTITY: "switch.plug",
+            CONF_MIN_POWER_W: 2.5,
+            CONF_BED_ENTITY: "binary_sensor.bed",
+        },
+    )
+    assert result["step_id"] == "operators"
+    choices = result["data_schema"].schema[CONF_OPERATORS].config["options"]
+    assert {"value": operator.id, "label": "Nattpersonal"} in choices
+    # System users (e.g. Supervisor, cloud) can never be operators.
+    assert all(choice["label"] != "Home Assistant Content" for choice in choices)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_OPERATORS: [operator.id]}
+    )
+    assert result["step_id"] == "consent"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"consent": True})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    assert entry.title == "Lgh 1203"
+    assert entry.unique_id == str(night_video)
+    assert entry.data[CONF_STREAM_URL] == str(night_video)
+    assert entry.data["consent_confirmed_at"]
+    assert entry.options == {
+        # Sorted in night order: the evening first.
+        CONF_TIMES: ["22:30", "01:30", "04:30"],
+        CONF_VIEW_SECONDS: 30,
+        CONF_SLOT_MINUTES: 30,
+        CONF_FOLLOW_UP_MINUTES: 20,
+        CONF_FOLLOW_UPS: 1,
+        CONF_PRIVACY_ENTITY: None,
+        CONF_PLUG_ENTITY: "switch.plug",
+        CONF_POWER_ENTITY: None,
+        CONF_MIN_POWER_W: 2.5,
+        CONF_BED_ENTITY: "binary_sensor.bed",
+        CONF_CONNECTIVITY_ENTITY: None,
+        CONF_OPERATORS: [operator.id],
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("   ", "name_required"),
+        ("Anna 19450312-1234", "personal_number"),
+        ("4503121234", "personal_number"),
+    ],
+)
+async def test_label_must_be_pseudonymous(
+    hass: HomeAssistant, night_video: Path, name: str, error: str
+) -> None:
+    result = await start_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_NAME: name, CONF_STREAM_URL: str(night_video)}
+    )
+    assert result["errors"] == {CONF_NAME: error}
+    # Nothing typed is lost: the form comes back with the label and URL filled in.
+    assert result["data_schema"]({})[CONF_STREAM_URL] == str(night_video)
+
+
+@pytest.mark.parametrize("url", ["ftp://camera/stream", "not a url", "/no/such/file.mp4"])
+async def test_invalid_url(hass: HomeAssistant, url: str) -> None:
+    result = await start_flow(hass)
+    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: url})
+    assert result["errors"] == {CONF_STREAM_URL: "invalid_url"}
+
+
+async def test_camera_that_does_not_answer(hass: HomeAssistant, socket_enabled: None) -> None:
+    result = await start_flow(hass)
+    result = await camera_step(
+        hass, result["flow_id"], **{CONF_STREAM_URL: f"rtsp://127.0.0.1:{free_port()}/stream"}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+
+
+async def test_rtsp_camera_wrong_then_right_password(hass: HomeAssistant, rtsp_camera: Any) -> None:
+    result = await start_flow(hass)
+    result = await camera_step(
+        hass,
+        result["flow_id"],
+        **{CONF_STREAM_URL: rtsp_camera.url, CONF_USERNAME: "kamera", CONF_PASSWORD: "fel"},
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    result = await camera_step(
+        hass,
+        result["flow_id"],
+        **{CONF_STREAM_URL: rtsp_camera.url, CONF_USERNAME: "kamera", CONF_PASSWORD: "hemligt"},
+    )
+    assert result["step_id"] == "schedule"
+
+
+async def test_mjpeg_camera_with_credentials(hass: HomeAssistant, socket_enabled: None) -> None:
+    with MjpegServer(username="kamera", password="hemligt") as server:
+        result = await start_flow(hass)
+        result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: server.url})
+        assert result["errors"] == {"base": "invalid_auth"}
+        result = await camera_step(
+            hass,
+            result["flow_id"],
+            **{CONF_STREAM_URL: server.url, CONF_USERNAME: "kamera", CONF_PASSWORD: "hemligt"},
+        )
+        assert result["step_id"] == "schedule"
+
+
+async def test_stream_without_video(hass: HomeAssistant, audio_only: Path) -> None:
+    result = await start_flow(hass)
+    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: str(audio_only)})
+    assert result["errors"] == {"base": "no_video"}
+
+
+async def test_black_picture_is_left_to_commissioning(
+    hass: HomeAssistant, black_video: Path
+) -> None:
+    result = await start_flow(hass)
+    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: str(black_video)})
+    assert result["step_id"] == "schedule"
+
+
+async def test_same_camera_cannot_be_added_twice(hass: HomeAssistant) -> None:
+    make_home_entry("rtsp://10.0.0.5:554/stream", []).add_to_hass(hass)
+    result = await start_flow(hass)
+    result = await camera_step(
+        hass,
+        result["flow_id"],
+        **{
+            CONF_STREAM_URL: "rtsp://admin:secret@10.0.0.5:554/stream",
+        },
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+@pytest.mark.parametrize(
+    ("schedule", "errors"),
+    [
+        ({CONF_TIMES: []}, {CONF_TIMES: "times_required"}),
+        ({CONF_TIMES: ["25:00"]}, {CONF_TIMES: "invalid_time"}),
+        ({CONF_TIMES: ["22.30"]}, {CONF_TIMES: "invalid_time"}),
+        ({CONF_TIMES: ["22:30", "22:30"]}, {CONF_TIMES: "duplicate_time"}),
+        ({CONF_TIMES: ["22:30", "22:50"]}, {CONF_TIMES: "overlapping_slots"}),
+        # Across midnight: 23:50 and 00:10 are 20 minutes apart.
+        ({CONF_TIMES: ["23:50", "00:10"]}, {CONF_TIMES: "overlapping_slots"}),
+    ],
+)
+async def test_schedule_errors(
+    hass: HomeAssistant, night_video: Path, schedule: dict[str, Any], errors: dict[str, str]
+) -> None:
+    result = await start_flow(hass)
+    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: str(night_video)})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], SCHEDULE | schedule)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "schedule"
+    assert result["errors"] == errors
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (CONF_VIEW_SECONDS, 5),
+        (CONF_VIEW_SECONDS, 121),
+        (CONF_SLOT_MINUTES, 121),
+        (CONF_FOLLOW_UP_MINUTES, 0),
+        (CONF_FOLLOW_UPS, 4),
+    ],
+)
+async def test_schedule_ranges(
+    hass: HomeAssistant, night_video: Path, field: str, value: int
+) -> None:
+    """The form itself refuses values outside DESIGN.md's ranges, naming the field."""
+    result = await start_flow(hass)
+    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: str(night_video)})
+    with pytest.raises(InvalidData) as raised:
+        await hass.config_entries.flow.async_configure(result["flow_id"], SCHEDULE | {field: value})
+    assert field in raised.value.schema_errors
+    # The flow is still at the schedule step: nothing entered before is lost.
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], SCHEDULE)
+    assert result["step_id"] == "equipment"
+
+
+async def test_operators_and_consent_are_required(
+    hass: HomeAssistant, night_video: Path, operator: User, hass_admin_user: User
+) -> None:
+    result = await start_flow(hass)
+    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: str(night_video)})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], SCHEDULE)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_OPERATORS: []})
+    assert result["errors"] == {CONF_OPERATORS: "operators_required"}
+    await hass.auth.async_update_user(hass_admin_user, is_active=False)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_OPERATORS: [hass_admin_user.id]}
+    )
+    assert result["errors"] == {CONF_OPERATORS: "unknown_user"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_OPERATORS: [operator.id, operator.id]}
+    )
+    assert result["step_id"] == "consent"
+    assert result["description_placeholders"] == {"name": "Lgh 1203"}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"consent": False})
+    assert result["errors"] == {"consent": "consent_required"}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"consent": True})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].options[CONF_OPERATORS] == [operator.id]
+
+
+async def test_options_flow_edits_schedule_equipment_operators(
+    hass: HomeAssistant, night_video: Path, operator: User, hass_admin_user: User
+) -> None:
+    entry = make_home_entry(str(night_video), [operator.id])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["step_id"] == "schedule"
+    # The form starts from the current options.
+    assert result["data_schema"]({})[CONF_TIMES] == ["22:30", "01:30", "04:30"]
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], SCHEDULE | {CONF_TIMES: ["23:00", "23:10"]}
+    )
+    assert result["errors"] == {CONF_TIMES: "overlapping_slots"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], SCHEDULE | {CONF_TIMES: ["23:00", "03:00"], CONF_FOLLOW_UPS: 2}
+    )
+    assert result["step_id"] == "equipment"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_CONNECTIVITY_ENTITY: "binary_sensor.router", CONF_MIN_POWER_W: 1}
+    )
+    assert result["step_id"] == "operators"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_OPERATORS: []}
+    )
+    assert result["errors"] == {CONF_OPERATORS: "operators_required"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_OPERATORS: [operator.id, hass_admin_user.id]}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options[CONF_TIMES] == ["23:00", "03:00"]
+    assert entry.options[CONF_FOLLOW_UPS] == 2
+    assert entry.options[CONF_CONNECTIVITY_ENTITY] == "binary_sensor.router"
+    assert entry.options[CONF_OPERATORS] == [operator.id, hass_admin_user.id]
+    # Applied to the running home without a reload.
+    assert entry.runtime_data.config.times == ("23:00", "03:00")
+    assert entry.runtime_data.config.follow_ups == 2
+
+
+async def test_reconfigure_changes_camera_and_keeps_password(
+    hass: HomeAssistant, night_video: Path, black_video: Path, operator: User, socket_enabled: None
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Lgh 1203",
+        unique_id=str(black_video),
+        data={
+            CONF_NAME: "Lgh 1203",
+            CONF_STREAM_URL: str(black_video),
+            CONF_USERNAME: "kamera",
+            CONF_PASSWORD: "hemligt",
+        },
+        options=make_home_entry("x", [operator.id]).options,
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["step_id"] == "reconfigure"
+    # The stored password is never shown back.
+    assert CONF_PASSWORD not in result["data_schema"]({CONF_STREAM_URL: "x"})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_STREAM_URL: "gopher://camera"}
+    )
+    assert result["errors"] == {CONF_STREAM_URL: "invalid_url"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_STREAM_URL: f"rtsp://127.0.0.1:{free_port()}/x"}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_STREAM_URL: str(night_video), CONF_USERNAME: "kamera"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.data[CONF_STREAM_URL] == str(night_video)
+    assert entry.data[CONF_PASSWORD] == "hemligt"
+    assert entry.unique_id == str(night_video)
+
+
+async def test_reconfigure_to_another_homes_camera_aborts(
+    hass: HomeAssistant, night_video: Path, black_video: Path
+) -> None:
+    make_home_entry(str(night_video), []).add_to_hass(hass)
+    entry = make_home_entry(str(black_video), [])
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_STREAM_URL: str(night_video)}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_camera_that_accepts_but_never_answers(
+    hass: HomeAssistant, socket_enabled: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hung camera costs the installer the probe timeout, then a clear error."""
+    monkeypatch.setattr(config_flow, "PROBE_TIMEOUT_S", 1.0)
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        result = await start_flow(hass)
+        result = await camera_step(
+            hass, result["flow_id"], **{CONF_STREAM_URL: f"rtsp://127.0.0.1:{port}/stream"}
+        )
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert held, "the probe never reached the camera"
+
+
+async def test_options_change_is_logged_with_the_user(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_admin_user: User,
+    night_video: Path,
+    operator: User,
+) -> None:
+    """Options edited through the UI reach the audit log with who changed what."""
+    entry = make_home_entry(str(night_video), [operator.id])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    facts: list[Any] = []
+    entry.runtime_data.async_add_audit_sink(facts.append)
+    assert await async_setup_component(hass, "config", {})
+
+    client = await hass_client()
+    response = await client.post(
+        "/api/config/config_entries/options/flow", json={"handler": entry.entry_id}
+    )
+    flow = await response.json()
+    assert flow["step_id"] == "schedule"
+    url = f"/api/config/config_entries/options/flow/{flow['flow_id']}"
+    flow = await (await client.post(url, json=SCHEDULE | {CONF_TIMES: ["23:15"]})).json()
+    flow = await (await client.post(url, json={CONF_MIN_POWER_W: 1})).json()
+    flow = await (await client.post(url, json={CONF_OPERATORS: [operator.id]})).json()
+    assert flow["type"] == "create_entry"
+    await hass.async_block_till_done()
+
+    changed = [fact for fact in facts if fact.kind == "options_changed"]
+    assert len(changed) == 1
+    assert changed[0].user_id == hass_admin_user.id
+    assert changed[0].data["changes"] == {
+        CONF_TIMES: {"old": ["22:30", "01:30", "04:30"], "new": ["23:15"]}
+    }
+
+
+async def test_options_of_a_home_that_is_not_running_can_be_fixed(
+    hass: HomeAssistant, operator: User
+) -> None:
+    """A home whose setup failed is still configurable (that is how it gets repaired)."""
+    entry = make_home_entry("rtsp://127.0.0.1:9/none", [operator.id])
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(result["flow_id"], SCHEDULE)
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_OPERATORS: [operator.id]}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_TIMES] == SCHEDULE[CONF_TIMES]
