@@ -1,0 +1,326 @@
+"""The camera gate: one live look, decoded in its own thread, handed out only to its operator.
+
+A `LiveSession` starts decoding the moment the core grants a look (so the first keyframe is
+already on its way when the browser asks), keeps only the newest JPEG in memory, and ends at
+`view_until`, when the core withdraws the right to look (consent, fault), when the client goes
+away, or when Home Assistant stops. Nothing it handles ever touches the disk.
+"""
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+import logging
+import secrets
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from homeassistant.const import SERVICE_TURN_OFF, SERVICE_TURN_ON
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.util.hass_dict import HassKey
+
+from . import media
+from .const import CONF_PASSWORD, CONF_PRIVACY_ENTITY, CONF_STREAM_URL, CONF_USERNAME, DOMAIN
+from .supervision import Outcome, Purpose
+
+if TYPE_CHECKING:
+    from .runtime import HomeRuntime
+
+# Every live look of this Home Assistant, by session id: what the MJPEG view may serve.
+LIVE_SESSIONS: HassKey[dict[str, LiveSession]] = HassKey(f"{DOMAIN}_live_sessions")
+
+_LOGGER = logging.getLogger(__name__)
+
+# The largest picture sent to a browser (DESIGN: at most 1280 px wide).
+MAX_WIDTH = 1280
+JPEG_QUALITY = 75
+# How long the decoder may wait for the camera before the look counts as failed.
+OPEN_TIMEOUT_S = 10.0
+
+
+class LiveSession:
+    """The frames of one granted look, from one camera to one operator."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        *,
+        session_id: str,
+        entry_id: str,
+        user_id: str,
+        refresh_token_id: str | None,
+        view_until: datetime,
+        stream_url: str,
+        username: str | None,
+        password: str | None,
+    ) -> None:
+        """Prepare; decoding starts with `start`."""
+        self.hass = hass
+        self.session_id = session_id
+        self.entry_id = entry_id
+        self.user_id = user_id
+        self.refresh_token_id = refresh_token_id
+        self.view_until = view_until
+        self.end_reason: str | None = None
+        self.viewer_attached = False
+        self.started_monotonic = time.monotonic()
+        self.first_frame_ms: int | None = None
+        self._source = (stream_url, username, password)
+        self._stop = threading.Event()
+        self._frame: bytes | None = None
+        self._frame_seq = 0
+        self._changed = asyncio.Event()
+        self._thread: threading.Thread | None = None
+        self._thread_done = asyncio.Event()
+
+    @property
+    def ended(self) -> bool:
+        """True once the look may no longer show anything."""
+        return self.end_reason is not None
+
+    def start(self) -> None:
+        """Start decoding now, in a thread of its own (never on the event loop)."""
+        self._thread = threading.Thread(
+            target=self._decode, name=f"trygghetskamera-look-{self.session_id[:8]}", daemon=True
+        )
+        self._thread.start()
+
+    @callback
+    def end(self, reason: str) -> None:
+        """Stop showing frames at once; the camera is released by the decoder thread."""
+        if self.end_reason is None:
+            self.end_reason = reason
+        self._stop.set()
+        self._frame = None
+        self._changed.set()
+
+    async def async_close(self, reason: str) -> None:
+        """End the look and wait until the camera connection is closed."""
+        self.end(reason)
+        if self._thread is not None:
+            await self._thread_done.wait()
+            await self.hass.async_add_executor_job(self._thread.join)
+
+    async def next_frame(self, after: int) -> tuple[int, bytes] | None:
+        """Wait for a frame newer than `after`; None once the look has ended."""
+        while True:
+            if self.end_reason is not None:
+                return None
+            if self._frame is not None and self._frame_seq > after:
+                return self._frame_seq, self._frame
+            self._changed.clear()
+            await self._changed.wait()
+
+    # --- the decoder thread -----------------------------------------------------------------
+
+    def _decode(self) -> None:
+        url, username, password = self._source
+        reason = "stream_ended"
+        try:
+            for frame in media.iter_frames(
+                url,
+                username,
+                password,
+                max_width=MAX_WIDTH,
+                timeout_s=OPEN_TIMEOUT_S,
+                stop=self._stop,
+            ):
+                jpeg = media.encode_jpeg(frame, JPEG_QUALITY)
+                if self._stop.is_set():
+                    break
+                self._call_in_loop(self._publish, jpeg)
+        except media.StreamError as err:
+            reason = f"camera_{err.reason}"
+            _LOGGER.warning("Live look %s lost the camera: %s", self.session_id[:8], err.reason)
+        except Exception:
+            # Fail closed: whatever broke, the look ends and nothing is shown.
+            reason = "camera_error"
+            _LOGGER.exception("Live look %s failed", self.session_id[:8])
+        finally:
+            self._call_in_loop(self._decoder_finished, reason)
+
+    def _call_in_loop(self, func: Callable[..., None], *args: object) -> None:
+        try:
+            self.hass.loop.call_soon_threadsafe(func, *args)
+        except RuntimeError:
+            # The loop is closed: Home Assistant is gone, and so is every viewer.
+            self._stop.set()
+
+    @callback
+    def _publish(self, jpeg: bytes) -> None:
+        if self.end_reason is not None:
+            return
+        if self.first_frame_ms is None:
+            self.first_frame_ms = round((time.monotonic() - self.started_monotonic) * 1000)
+        self._frame = jpeg
+        self._frame_seq += 1
+        self._changed.set()
+
+    @callback
+    def _decoder_finished(self, reason: str) -> None:
+        self.end(reason)
+        self._thread_done.set()
+
+
+class GateRefusal(Exception):
+    """A look or an outcome refused, with the contract's error code."""
+
+    def __init__(self, code: str) -> None:
+        """Carry the error code (`not_operator`, `outside_slot`, `busy`, ...)."""
+        super().__init__(code)
+        self.code = code
+
+
+class Gate:
+    """The only way to one home's camera: grants looks the core allows to the home's operators."""
+
+    def __init__(self, hass: HomeAssistant, runtime: HomeRuntime) -> None:
+        """Bind the gate to its home."""
+        self.hass = hass
+        self.runtime = runtime
+        self.live: LiveSession | None = None
+        self._unsub_deadline: CALLBACK_TYPE | None = None
+
+    def may_start(self, user_id: str) -> bool:
+        """Would a look by this user be granted now (for the operator list)."""
+        return (
+            user_id in self.runtime.operators
+            and self.live is None
+            and self.runtime.supervisor.may_view(self.runtime.now()) is None
+        )
+
+    async def async_start(
+        self, user_id: str, refresh_token_id: str | None, purpose: Purpose
+    ) -> LiveSession:
+        """Grant a look, or raise `GateRefusal`; every refusal is logged."""
+        runtime = self.runtime
+        if user_id not in runtime.operators:
+            await self._refuse(user_id, "not_operator", purpose)
+        if self.live is not None:
+            await self._refuse(user_id, "busy", purpose)
+        session_id = secrets.token_urlsafe(18)
+        refusal = await runtime.async_start_session(session_id, user_id, purpose)
+        if refusal is not None:
+            await self._refuse(user_id, str(refusal), purpose)
+        session = runtime.supervisor.active_session
+        assert session is not None
+        data = runtime.entry.data
+        live = LiveSession(
+            self.hass,
+            session_id=session_id,
+            entry_id=runtime.entry.entry_id,
+            user_id=user_id,
+            refresh_token_id=refresh_token_id,
+            view_until=session.view_until,
+            stream_url=data[CONF_STREAM_URL],
+            username=data.get(CONF_USERNAME),
+            password=data.get(CONF_PASSWORD),
+        )
+        self.live = live
+        self.hass.data.setdefault(LIVE_SESSIONS, {})[session_id] = live
+        # Decoding starts now, while the browser is still asking for the stream.
+        live.start()
+        await self._set_privacy(False)
+        self._unsub_deadline = async_track_point_in_utc_time(
+            self.hass, self._deadline_passed, session.view_until
+        )
+        return live
+
+    async def async_outcome(
+        self, session_id: str, user_id: str, outcome: Outcome, note: str | None
+    ) -> None:
+        """Record the operator's judgement; only the operator who looked may give it."""
+        session = self.runtime.supervisor.active_session
+        if session is None or session.session_id != session_id:
+            raise GateRefusal("not_found")
+        if session.user_id != user_id:
+            raise GateRefusal("not_operator")
+        if self.live is not None and self.live.session_id == session_id:
+            await self._async_finish("outcome")
+        await self.runtime.async_set_outcome(session_id, outcome, user_id, note)
+
+    async def async_viewer_gone(self, live: LiveSession) -> None:
+        """The browser's stream ended (time up, closed tab, network): the look is over."""
+        if self.live is live:
+            await self._async_finish(live.end_reason or "viewer_gone")
+
+    async def async_enforce(self) -> None:
+        """End a running look at once if the core no longer allows it (consent, fault)."""
+        live = self.live
+        if live is None:
+            return
+        refusal = self.runtime.supervisor.may_view(self.runtime.now(), live.session_id)
+        if refusal is not None:
+            await self._async_finish(str(refusal))
+
+    async def async_shutdown(self) -> None:
+        """Home Assistant stops or the home unloads: release the camera, restore privacy."""
+        if self.live is not None:
+            await self._async_finish("shutdown", tell_core=False)
+        await self._set_privacy(True)
+
+    async def _deadline_passed(self, _now: datetime) -> None:
+        self._unsub_deadline = None
+        if self.live is not None:
+            await self._async_finish("view_seconds")
+
+    async def _async_finish(self, reason: str, *, tell_core: bool = True) -> None:
+        live = self.live
+        if live is None:
+            return
+        self.live = None
+        if self._unsub_deadline is not None:
+            self._unsub_deadline()
+            self._unsub_deadline = None
+        self.hass.data.get(LIVE_SESSIONS, {}).pop(live.session_id, None)
+        await live.async_close(reason)
+        await self._set_privacy(True)
+        self.runtime.audit(
+            "stream_ended",
+            live.user_id,
+            session_id=live.session_id,
+            reason=live.end_reason,
+            seconds=round(time.monotonic() - live.started_monotonic, 1),
+            latency_ms=live.first_frame_ms,
+        )
+        if tell_core:
+            await self.runtime.async_end_session(live.session_id)
+
+    async def _refuse(self, user_id: str, code: str, purpose: Purpose) -> None:
+        self.runtime.audit("session_denied", user_id, reason=code, purpose=str(purpose))
+        await self.runtime.async_flush_audit()
+        raise GateRefusal(code)
+
+    async def _set_privacy(self, on: bool) -> None:
+        """Switch the camera's privacy mode; failing to restore it is an equipment fault."""
+        entity_id = self.runtime.entry.options.get(CONF_PRIVACY_ENTITY)
+        if not entity_id:
+            return
+        try:
+            await self.hass.services.async_call(
+                "switch",
+                SERVICE_TURN_ON if on else SERVICE_TURN_OFF,
+                {"entity_id": entity_id},
+                blocking=True,
+            )
+            ok = self.hass.states.is_state(entity_id, "on" if on else "off")
+        except HomeAssistantError as err:
+            _LOGGER.warning("Could not switch privacy mode of %s: %s", self.runtime.name, err)
+            ok = False
+        if on:
+            await self.runtime.async_set_privacy_fault(not ok)
+
+
+def signed_stream_path(hass: HomeAssistant, live: LiveSession, now: datetime) -> str:
+    """The stream's path, signed for the session's user and valid until the look ends."""
+    from homeassistant.components.http.auth import async_sign_path
+
+    seconds = max(1.0, (live.view_until - now).total_seconds()) + 5
+    return async_sign_path(
+        hass,
+        f"/api/{DOMAIN}/session/{live.session_id}/mjpeg",
+        timedelta(seconds=seconds),
+        refresh_token_id=live.refresh_token_id,
+    )

@@ -1,0 +1,252 @@
+"""The operator API of the contract: websocket commands and the signed MJPEG stream.
+
+Every command and the view check the calling user themselves (an operator of that home,
+admins included only if chosen) and fail closed; every refusal is logged.
+"""
+
+from http import HTTPStatus
+import logging
+from typing import Any
+
+from aiohttp import web
+from homeassistant.auth.models import User
+from homeassistant.components import websocket_api
+from homeassistant.components.http import (
+    KEY_HASS_REFRESH_TOKEN_ID,
+    KEY_HASS_USER,
+    HomeAssistantView,
+)
+from homeassistant.components.http.auth import SIGN_QUERY_PARAM
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.util import dt as dt_util
+import voluptuous as vol
+
+from .const import CONF_BED_ENTITY, DOMAIN
+from .gate import LIVE_SESSIONS, GateRefusal, signed_stream_path
+from .runtime import HomeRuntime
+from .supervision import Outcome, Purpose
+
+_LOGGER = logging.getLogger(__name__)
+
+BOUNDARY = "trygghetskamera-frame"
+ERROR_MESSAGES = {
+    "not_operator": "You are not an operator of this home",
+    "outside_slot": "No supervision is due now",
+    "no_consent": "The resident has not consented",
+    "skipped": "Tonight's checks are skipped",
+    "fault": "The equipment has a fault: a physical visit replaces the look",
+    "busy": "Another look at this home is running",
+    "not_found": "No such home or session",
+}
+
+
+@callback
+def async_setup_operator_api(hass: HomeAssistant) -> None:
+    """Register the websocket commands and the stream view."""
+    websocket_api.async_register_command(hass, ws_homes)
+    websocket_api.async_register_command(hass, ws_session_start)
+    websocket_api.async_register_command(hass, ws_session_outcome)
+    hass.http.register_view(SessionStreamView())
+
+
+def _running_homes(hass: HomeAssistant) -> list[HomeRuntime]:
+    return [
+        entry.runtime_data
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if entry.state is ConfigEntryState.LOADED
+    ]
+
+
+def _bed_occupied(hass: HomeAssistant, runtime: HomeRuntime) -> bool | None:
+    entity_id = runtime.entry.options.get(CONF_BED_ENTITY)
+    state = hass.states.get(entity_id) if entity_id else None
+    if state is None or state.state not in ("on", "off"):
+        return None
+    return state.state == "on"
+
+
+@websocket_api.websocket_command({vol.Required("type"): f"{DOMAIN}/homes"})
+@callback
+def ws_homes(
+    hass: HomeAssistant, connection: websocket_api.ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """List the homes the calling user may see: their own homes, or every home for admins."""
+    user: User = connection.user
+    now = dt_util.utcnow()
+    homes = []
+    for runtime in _running_homes(hass):
+        is_operator = user.id in runtime.operators
+        if not (is_operator or user.is_admin):
+            continue
+        supervisor = runtime.supervisor
+        next_supervision = supervisor.next_supervision(now)
+        reason = supervisor.visit_reason
+        homes.append(
+            {
+                "entry_id": runtime.entry.entry_id,
+                "name": runtime.name,
+                "status": str(supervisor.status(now)),
+                "next_supervision": next_supervision.isoformat() if next_supervision else None,
+                "visit_required": supervisor.visit_required,
+                "reason": str(reason) if reason else None,
+                "urgent": supervisor.urgent,
+                "bed_occupied": _bed_occupied(hass, runtime),
+                "faults": sorted(runtime.faults),
+                "commissioned": supervisor.commissioned,
+                "may_view": is_operator and runtime.gate.may_start(user.id),
+            }
+        )
+    connection.send_result(msg["id"], homes)
+
+
+def _runtime(hass: HomeAssistant, entry_id: str) -> HomeRuntime | None:
+    entry = hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
+        return None
+    return entry.runtime_data
+
+
+@websocket_api.websocket_command(
+    {
+        vol.Required("type"): f"{DOMAIN}/session/start",
+        vol.Required("entry_id"): str,
+        vol.Optional("purpose", default=str(Purpose.SUPERVISION)): vol.In(
+            [str(purpose) for purpose in Purpose]
+        ),
+    }
+)
+@websocket_api.async_response
+async def ws_session_start(
+    hass: HomeAssistant, connection: websocket_api.ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """Start a look; the answer holds the signed stream path, or the contract's error code."""
+    runtime = _runtime(hass, msg["entry_id"])
+    if runtime is None:
+        connection.send_error(msg["id"], "not_found", ERROR_MESSAGES["not_found"])
+        return
+    try:
+        live = await runtime.gate.async_start(
+            connection.user.id, connection.refresh_token_id, Purpose(msg["purpose"])
+        )
+    except GateRefusal as refusal:
+        connection.send_error(msg["id"], refusal.code, ERROR_MESSAGES[refusal.code])
+        return
+    now = dt_util.utcnow()
+    connection.send_result(
+        msg["id"],
+        {
+            "session_id": live.session_id,
+            "stream_path": signed_stream_path(hass, live, now),
+            "view_seconds": runtime.config.view_seconds,
+            "expires": live.view_until.isoformat(),
+        },
+    )
+
+
+@websocket_api.websocket_command(
+    {
+        vol.Required("type"): f"{DOMAIN}/session/outcome",
+        vol.Required("session_id"): str,
+        vol.Required("outcome"): vol.In([str(outcome) for outcome in Outcome]),
+        vol.Optional("note"): vol.All(str, vol.Length(max=500)),
+    }
+)
+@websocket_api.async_response
+async def ws_session_outcome(
+    hass: HomeAssistant, connection: websocket_api.ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """Record what the look showed."""
+    for runtime in _running_homes(hass):
+        session = runtime.supervisor.active_session
+        if session is not None and session.session_id == msg["session_id"]:
+            try:
+                await runtime.gate.async_outcome(
+                    msg["session_id"], connection.user.id, Outcome(msg["outcome"]), msg.get("note")
+                )
+            except GateRefusal as refusal:
+                runtime.audit("outcome_denied", connection.user.id, reason=refusal.code)
+                await runtime.async_flush_audit()
+                connection.send_error(msg["id"], refusal.code, ERROR_MESSAGES[refusal.code])
+                return
+            connection.send_result(msg["id"], {"outcome": msg["outcome"]})
+            return
+    connection.send_error(msg["id"], "not_found", ERROR_MESSAGES["not_found"])
+
+
+class SessionStreamView(HomeAssistantView):
+    """The live MJPEG stream of one look, for its operator only, for at most `view_seconds`."""
+
+    url = f"/api/{DOMAIN}/session/{{session_id}}/mjpeg"
+    name = f"api:{DOMAIN}:session_mjpeg"
+    requires_auth = True
+
+    async def get(self, request: web.Request, session_id: str) -> web.StreamResponse:
+        """Stream the newest frames until the look ends; refuse anyone else."""
+        hass: HomeAssistant = request.app["hass"]
+        user: User | None = request.get(KEY_HASS_USER)
+        live = hass.data.get(LIVE_SESSIONS, {}).get(session_id)
+        refusal: str | None = None
+        if SIGN_QUERY_PARAM not in request.query:
+            refusal = "unsigned"
+        elif live is None or live.ended:
+            refusal = "no_live_session"
+        elif user is None or user.id != live.user_id:
+            refusal = "other_user"
+        elif request.get(KEY_HASS_REFRESH_TOKEN_ID) != live.refresh_token_id:
+            refusal = "other_login"
+        elif live.viewer_attached:
+            refusal = "already_viewing"
+        if refusal is not None:
+            await _log_stream_refusal(hass, live, user, refusal)
+            status = HTTPStatus.UNAUTHORIZED if user is None else HTTPStatus.FORBIDDEN
+            return self.json_message("Forbidden", status)
+        assert live is not None
+        runtime = _runtime(hass, live.entry_id)
+        assert runtime is not None
+        live.viewer_attached = True
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": f"multipart/x-mixed-replace;boundary={BOUNDARY}",
+                "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
+                "Pragma": "no-cache",
+                "X-Content-Type-Options": "nosniff",
+            }
+        )
+        try:
+            await response.prepare(request)
+            seq = 0
+            while (frame := await live.next_frame(seq)) is not None:
+                seq, jpeg = frame
+                await response.write(
+                    b"--" + BOUNDARY.encode() + b"\r\nContent-Type: image/jpeg\r\n"
+                    b"Content-Length: " + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n"
+                )
+        except ConnectionError:
+            live.end("viewer_gone")
+        finally:
+            live.end(live.end_reason or "viewer_gone")
+            hass.async_create_task(runtime.gate.async_viewer_gone(live), eager_start=True)
+        return response
+
+
+async def _log_stream_refusal(
+    hass: HomeAssistant, live: Any, user: User | None, reason: str
+) -> None:
+    runtime = _runtime(hass, live.entry_id) if live is not None else None
+    user_id = user.id if user else None
+    if runtime is not None:
+        runtime.audit("stream_denied", user_id, reason=reason, session_id=live.session_id)
+        await runtime.async_flush_audit()
+        return
+    from .audit_trail import async_get_trail
+
+    if (trail := async_get_trail(hass)) is not None:
+        await trail.async_append(
+            "stream_denied",
+            at=dt_util.utcnow(),
+            entry_id=None,
+            home=None,
+            user_id=user_id,
+            data={"reason": reason},
+        )
