@@ -11,6 +11,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 import custom_components.trygghetskamera  # noqa: F401
 from custom_components.trygghetskamera import media
 from custom_components.trygghetskamera.const import (
+    CONF_AUDIT_RETENTION_MONTHS,
     CONF_FOLLOW_UP_MINUTES,
     CONF_FOLLOW_UPS,
     CONF_MIN_POWER_W,
@@ -68,6 +69,7 @@ def home_options(operators: list[str], **overrides: Any) -> dict[str, Any]:
         CONF_FOLLOW_UPS: 1,
         CONF_OPERATORS: operators,
         CONF_MIN_POWER_W: 1.0,
+        CONF_AUDIT_RETENTION_MONTHS: 24,
     } | dict.fromkeys(EQUIPMENT_ENTITIES)
     return options | overrides
 

@@ -17,6 +17,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.trygghetskamera import config_flow
 from custom_components.trygghetskamera.const import (
+    CONF_AUDIT_RETENTION_MONTHS,
     CONF_BED_ENTITY,
     CONF_CONNECTIVITY_ENTITY,
     CONF_FOLLOW_UP_MINUTES,
@@ -49,8 +50,8 @@ SCHEDULE = {
 
 
 @pytest.fixture
-async def operator(hass: HomeAssistant) -> User:
-    """A real, active night-staff user."""
+async def operator(hass: HomeAssistant, hass_owner_user: User) -> User:
+    """A real, active night-staff user (the owner exists first, so this one is no admin)."""
     return await hass.auth.async_create_user("Nattpersonal", group_ids=["system-users"])
 
 
@@ -144,6 +145,7 @@ async def test_full_flow_creates_home(
         CONF_BED_ENTITY: "binary_sensor.bed",
         CONF_CONNECTIVITY_ENTITY: None,
         CONF_OPERATORS: [operator.id],
+        CONF_AUDIT_RETENTION_MONTHS: 24,
     }
 
 

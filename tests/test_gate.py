@@ -45,7 +45,11 @@ class Person:
 
 
 @pytest.fixture
-async def make_person(hass: HomeAssistant) -> Callable[..., Awaitable[Person]]:
+async def make_person(
+    hass: HomeAssistant, hass_owner_user: User
+) -> Callable[..., Awaitable[Person]]:
+    """Staff with their own logins (the owner exists first, so nobody else becomes it)."""
+
     async def make(name: str, *, admin: bool = False) -> Person:
         group = "system-admin" if admin else "system-users"
         user = await hass.auth.async_create_user(name, group_ids=[group])

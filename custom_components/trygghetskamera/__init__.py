@@ -6,7 +6,7 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .audit_trail import async_setup_audit
-from .const import DOMAIN
+from .const import DOMAIN, EVENT_HOME_REMOVED
 from .entity import home_device_info
 from .operator_api import async_setup_operator_api
 from .runtime import HomeRuntime, TrygghetskameraConfigEntry
@@ -37,7 +37,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEnt
         config_entry_id=entry.entry_id, **home_device_info(entry.entry_id, entry.title)
     )
     runtime = HomeRuntime(hass, entry, device.id)
-    await runtime.async_start()
+    await runtime.async_restore()
     entry.runtime_data = runtime
     entry.async_on_unload(runtime.async_shutdown)
 
@@ -48,6 +48,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEnt
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_stop))
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # Only now are the entities listening: what happened while Home Assistant was down (missed
+    # slots, follow-ups that fell due) reaches them and the bus.
+    await runtime.async_start()
     return True
 
 
@@ -62,5 +65,17 @@ async def async_unload_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEn
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEntry) -> None:
-    """Forget a removed home's state."""
-    await HomeRuntime(hass, entry, None).async_remove()
+    """Announce that a home's supervision ends, then forget its state."""
+    runtime = HomeRuntime(hass, entry, None)
+    await runtime.async_restore()
+    next_supervision = runtime.supervisor.next_supervision(runtime.now())
+    hass.bus.async_fire(
+        EVENT_HOME_REMOVED,
+        {
+            "entry_id": entry.entry_id,
+            "name": runtime.name,
+            "consent": runtime.supervisor.consent,
+            "next_supervision": next_supervision.isoformat() if next_supervision else None,
+        },
+    )
+    await runtime.async_remove()

@@ -21,6 +21,8 @@ import voluptuous as vol
 
 from . import media
 from .const import (
+    AUDIT_RETENTION_MONTHS_RANGE,
+    CONF_AUDIT_RETENTION_MONTHS,
     CONF_BED_ENTITY,
     CONF_CONNECTIVITY_ENTITY,
     CONF_FOLLOW_UP_MINUTES,
@@ -37,6 +39,7 @@ from .const import (
     CONF_TIMES,
     CONF_USERNAME,
     CONF_VIEW_SECONDS,
+    DEFAULT_AUDIT_RETENTION_MONTHS,
     DEFAULT_FOLLOW_UP_MINUTES,
     DEFAULT_FOLLOW_UPS,
     DEFAULT_MIN_POWER_W,
@@ -159,7 +162,7 @@ async def _operator_choices(hass: HomeAssistant) -> list[selector.SelectOptionDi
 
 
 async def operators_schema(hass: HomeAssistant, defaults: dict[str, Any]) -> vol.Schema:
-    """Return the form of the operators step: active, non-system users."""
+    """Return the form of the operators step: active, non-system users, and log retention."""
     return vol.Schema(
         {
             vol.Required(CONF_OPERATORS, default=defaults.get(CONF_OPERATORS, [])): (
@@ -170,7 +173,11 @@ async def operators_schema(hass: HomeAssistant, defaults: dict[str, Any]) -> vol
                         mode=selector.SelectSelectorMode.LIST,
                     )
                 )
-            )
+            ),
+            vol.Required(
+                CONF_AUDIT_RETENTION_MONTHS,
+                default=defaults.get(CONF_AUDIT_RETENTION_MONTHS, DEFAULT_AUDIT_RETENTION_MONTHS),
+            ): _number(*AUDIT_RETENTION_MONTHS_RANGE, unit="months"),
         }
     )
 
@@ -329,6 +336,7 @@ class TrygghetskameraConfigFlow(ConfigFlow, domain=DOMAIN):
                 errors[CONF_OPERATORS] = error
             else:
                 self._options[CONF_OPERATORS] = operators
+                self._options[CONF_AUDIT_RETENTION_MONTHS] = retention_months(user_input)
                 return await self.async_step_consent()
         return self.async_show_form(
             step_id="operators",
@@ -393,6 +401,11 @@ class TrygghetskameraConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
             description_placeholders={"name": entry.title},
         )
+
+
+def retention_months(user_input: dict[str, Any]) -> int:
+    """How many months the audit log keeps this home's records (the form bounds the value)."""
+    return int(user_input.get(CONF_AUDIT_RETENTION_MONTHS, DEFAULT_AUDIT_RETENTION_MONTHS))
 
 
 def normalise_equipment(user_input: dict[str, Any]) -> dict[str, Any]:
@@ -466,6 +479,7 @@ class TrygghetskameraOptionsFlow(OptionsFlow):
                 errors[CONF_OPERATORS] = error
             else:
                 self._options[CONF_OPERATORS] = operators
+                self._options[CONF_AUDIT_RETENTION_MONTHS] = retention_months(user_input)
                 # The audit log records who changed what; only this request knows who.
                 if self.config_entry.state is ConfigEntryState.LOADED:
                     self.config_entry.runtime_data.options_changed_by = requesting_user_id()

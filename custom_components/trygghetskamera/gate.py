@@ -261,6 +261,10 @@ class Gate:
             await self._async_finish("shutdown", tell_core=False)
         await self._set_privacy(True)
 
+    async def async_restore_privacy(self) -> None:
+        """At start-up nobody looks: the camera belongs in privacy mode."""
+        await self._set_privacy(True)
+
     async def _deadline_passed(self, _now: datetime) -> None:
         self._unsub_deadline = None
         if self.live is not None:

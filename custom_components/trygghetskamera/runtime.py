@@ -15,6 +15,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
@@ -44,7 +45,6 @@ from .const import (
 )
 from .gate import Gate
 from .supervision import Event, EventType, HomeConfig, Outcome, Purpose, Refusal, Supervisor
-from .supervision.schedule import night_of
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -138,20 +138,53 @@ class HomeRuntime:
 
     # --- life cycle -------------------------------------------------------------------------
 
-    async def async_start(self) -> None:
-        """Restore the state, catch up with the time that passed, and arm the timer."""
+    async def async_restore(self) -> None:
+        """Load the persisted state as it was; nothing is announced yet."""
         self.tz = dt_util.get_default_time_zone()
-        now = dt_util.utcnow()
         stored = await self._store.async_load()
-        events: list[Event] = []
+        self._supervisor = None
         if stored and "supervisor" in stored:
-            self._supervisor = Supervisor.from_dict(stored["supervisor"], self.config, self.tz)
-            if stored.get("config") != _config_key(self.config):
-                events += self._supervisor.set_config(now, self.config)
-        else:
-            self._supervisor = Supervisor(self.config, self.tz, now, consent=True)
-        events += self._supervisor.advance(now)
+            try:
+                # Restored under the schedule it was saved with, so that the downtime is caught
+                # up under that schedule and a change made meanwhile is applied (and logged).
+                self._supervisor = Supervisor.from_dict(
+                    stored["supervisor"], _config_from_key(stored["config"]), self.tz
+                )
+            except KeyError, TypeError, ValueError:
+                _LOGGER.exception("The supervision state of %s could not be restored", self.name)
+                ir.async_create_issue(
+                    self.hass,
+                    DOMAIN,
+                    f"state_lost_{self.entry.entry_id}",
+                    is_fixable=False,
+                    severity=ir.IssueSeverity.CRITICAL,
+                    translation_key="state_lost",
+                    translation_placeholders={"name": self.name},
+                )
+        if self._supervisor is None:
+            self._supervisor = Supervisor(self.config, self.tz, dt_util.utcnow(), consent=True)
+            # A new home: its supervision, and the consent the installer confirmed, begin now.
+            self.audit(
+                "home_added",
+                self.entry.data.get("consent_confirmed_by"),
+                consent_confirmed_at=self.entry.data.get("consent_confirmed_at"),
+                schedule=self.config.as_dict(),
+                operators=self.operators,
+            )
+        faults = self._supervisor.faults
+        self.faults = faults
+        self._privacy_fault = "privacy" in faults
+        self._equipment_faults = faults - {"privacy"}
+
+    async def async_start(self) -> None:
+        """Catch up with the time that passed, announce it, and arm the timer."""
+        now = self.now()
+        events: list[Event] = []
+        if self.supervisor.config != self.config:
+            events += self.supervisor.set_config(now, self.config)
+        events += self.supervisor.advance(now)
         await self._async_commit(events)
+        await self.gate.async_restore_privacy()
 
     async def async_shutdown(self) -> None:
         """Stop waking up and end any live look; the state on disk is already current."""
@@ -261,8 +294,8 @@ class HomeRuntime:
         return dt_util.utcnow()
 
     def tonight(self) -> date:
-        """The night that is running now, or starts this evening."""
-        return night_of(self.now(), self.tz)
+        """The night that is running now, or the next one once this one is over."""
+        return self.supervisor.tonight(self.now())
 
     # --- subscriptions ----------------------------------------------------------------------
 
@@ -367,6 +400,10 @@ class HomeRuntime:
     async def _on_timer(self, now: datetime) -> None:
         self._unsub_timer = None
         await self._async_commit(self.supervisor.advance(dt_util.utcnow()))
+
+
+def _config_from_key(data: dict[str, Any]) -> HomeConfig:
+    return HomeConfig(**(data | {"times": tuple(data["times"])}))
 
 
 def _config_key(config: HomeConfig) -> dict[str, Any]:

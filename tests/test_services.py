@@ -1,0 +1,239 @@
+"""The actions staff and automations call: visit done, skip a night, test the camera."""
+
+from datetime import timedelta
+import json
+from pathlib import Path
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.trygghetskamera.const import DOMAIN
+from custom_components.trygghetskamera.runtime import AuditFact
+from custom_components.trygghetskamera.supervision import Outcome
+
+from .test_runtime import NIGHT, Home, at, new_home
+
+INTEGRATION = Path(__file__).parent.parent / "custom_components" / DOMAIN
+
+
+def _exception_keys(path: Path) -> set[str]:
+    return set(json.loads(path.read_text(encoding="utf-8")).get("exceptions", {}))
+
+
+def assert_translated(err: ServiceValidationError, key: str) -> None:
+    """The error names its translation, and every language has a message for it."""
+    assert err.translation_domain == DOMAIN
+    assert err.translation_key == key
+    for path in (
+        INTEGRATION / "strings.json",
+        INTEGRATION / "translations" / "en.json",
+        INTEGRATION / "translations" / "sv.json",
+    ):
+        assert key in _exception_keys(path), path.name
+
+
+@pytest.fixture
+async def home(hass: HomeAssistant, freezer: FrozenDateTimeFactory, night_video: Path) -> Home:
+    """A typical home, set up at 21:00."""
+    return await new_home(hass, freezer, night_video, at("21:00"))
+
+
+@pytest.fixture
+async def night_staff(hass: HomeAssistant) -> str:
+    """The id of a real user of the night patrol."""
+    user = await hass.auth.async_create_user("Nattpatrull", group_ids=["system-users"])
+    return user.id
+
+
+async def _call(
+    hass: HomeAssistant, service: str, data: dict[str, Any], user_id: str | None = None
+) -> Any:
+    return await hass.services.async_call(
+        DOMAIN,
+        service,
+        data,
+        blocking=True,
+        context=Context(user_id=user_id),
+        return_response=service == "probe_camera",
+    )
+
+
+# --- visit_done ----------------------------------------------------------------------------
+
+
+async def test_visit_done_clears_the_visit_and_records_who(
+    hass: HomeAssistant, home: Home, night_staff: str
+) -> None:
+    facts: list[AuditFact] = []
+    home.runtime.async_add_audit_sink(facts.append)
+    await home.go(at("23:00"))
+    assert home.state("visit_required").state == "on"
+
+    await home.go(at("23:20"))
+    await _call(hass, "visit_done", {"device_id": home.device_id, "note": "Sov gott"}, night_staff)
+
+    assert home.state("visit_required").state == "off"
+    assert home.reason is None
+    assert home.status == "waiting"
+    assert [event.data for event in home.visits_cleared] == [
+        {"entry_id": home.entry.entry_id, "device_id": home.device_id, "name": "Lgh 1203"}
+    ]
+    [done] = [fact for fact in facts if fact.kind == "visit_done"]
+    assert done.user_id == night_staff
+    assert done.data["note"] == "Sov gott"
+    assert done.data["visits"] == [{"slot": "2026-01-15T22:30:00+01:00", "reason": "missed"}]
+
+    # The night report says the visit was made.
+    await home.go(at("06:00"))
+    [report] = home.night_reports
+    assert report.data["slots"][0]["visit_done"] is True
+
+
+async def test_visit_done_acknowledges_every_open_visit_at_once(
+    hass: HomeAssistant, home: Home
+) -> None:
+    await home.go(at("23:00"))
+    await home.go(at("01:31"))
+    await home.look(Outcome.NEEDS_HELP)
+    assert home.state("visit_required").attributes["open_visits"] == 2
+    await _call(hass, "visit_done", {"device_id": home.device_id})
+    assert home.state("visit_required").state == "off"
+    assert len(home.visits_cleared) == 1
+
+
+async def test_visit_done_without_a_visit_is_refused(hass: HomeAssistant, home: Home) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "visit_done", {"device_id": home.device_id})
+    assert_translated(err.value, "no_visit_required")
+    assert home.visits_cleared == []
+
+
+async def test_unknown_device_is_refused(hass: HomeAssistant, home: Home) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "visit_done", {"device_id": "not-a-device"})
+    assert_translated(err.value, "unknown_device")
+
+
+async def test_a_device_of_another_integration_is_refused(hass: HomeAssistant, home: Home) -> None:
+    other = MockConfigEntry(domain="demo")
+    other.add_to_hass(hass)
+    lamp = dr.async_get(hass).async_get_or_create(
+        config_entry_id=other.entry_id, identifiers={("demo", "lamp")}, name="Lampa"
+    )
+    for service in ("visit_done", "skip_night", "probe_camera"):
+        with pytest.raises(ServiceValidationError) as err:
+            await _call(hass, service, {"device_id": lamp.id})
+        assert_translated(err.value, "unknown_device")
+
+
+async def test_a_home_that_is_not_running_is_refused(hass: HomeAssistant, home: Home) -> None:
+    device_id = home.device_id
+    assert await hass.config_entries.async_unload(home.entry.entry_id)
+    await hass.async_block_till_done()
+    for service in ("visit_done", "skip_night", "probe_camera"):
+        with pytest.raises(ServiceValidationError) as err:
+            await _call(hass, service, {"device_id": device_id})
+        assert_translated(err.value, "home_not_running")
+
+
+# --- skip_night ----------------------------------------------------------------------------
+
+
+async def test_skip_night_in_the_past_is_refused(hass: HomeAssistant, home: Home) -> None:
+    yesterday = NIGHT - timedelta(days=1)
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "skip_night", {"device_id": home.device_id, "date": str(yesterday)})
+    assert_translated(err.value, "night_in_past")
+    assert home.status == "waiting"
+
+
+async def test_skip_night_that_is_over_is_refused(hass: HomeAssistant, home: Home) -> None:
+    for clock in ("22:31", "01:31", "04:31"):
+        await home.go(at(clock))
+        await home.look(Outcome.OK)
+    await home.go(at("06:00"))
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "skip_night", {"device_id": home.device_id, "date": str(NIGHT)})
+    assert_translated(err.value, "night_in_past")
+
+
+async def test_skip_night_is_logged_with_the_caller(
+    hass: HomeAssistant, home: Home, night_staff: str
+) -> None:
+    facts: list[AuditFact] = []
+    home.runtime.async_add_audit_sink(facts.append)
+    await _call(hass, "skip_night", {"device_id": home.device_id}, night_staff)
+    skipped = [fact for fact in facts if fact.kind == "skipped"]
+    assert len(skipped) == 3
+    assert {fact.user_id for fact in skipped} == {night_staff}
+    assert home.status == "skipped"
+
+
+async def test_skip_night_tonight_while_a_slot_is_open(hass: HomeAssistant, home: Home) -> None:
+    await home.go(at("22:40"))
+    assert home.status == "due"
+    await _call(hass, "skip_night", {"device_id": home.device_id})
+    assert home.status == "skipped"
+    await home.go(at("06:00"))
+    assert home.visits_required == []
+    [report] = home.night_reports
+    assert {slot["result"] for slot in report.data["slots"]} == {"skipped"}
+
+
+# --- probe_camera --------------------------------------------------------------------------
+
+
+async def test_probe_camera_returns_ok_reason_and_time(
+    hass: HomeAssistant, home: Home, night_staff: str
+) -> None:
+    facts: list[AuditFact] = []
+    home.runtime.async_add_audit_sink(facts.append)
+    response = await _call(hass, "probe_camera", {"device_id": home.device_id}, night_staff)
+    assert set(response) == {"ok", "reason", "ms"}
+    assert response["ok"] is True
+    assert response["reason"] is None
+    assert isinstance(response["ms"], int)
+    assert response["ms"] >= 0
+    [probe] = [fact for fact in facts if fact.kind == "camera_probe"]
+    assert probe.user_id == night_staff
+
+
+async def test_probe_camera_reports_a_black_picture(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, black_video: Path
+) -> None:
+    home = await new_home(hass, freezer, black_video, at("21:00"))
+    response = await _call(hass, "probe_camera", {"device_id": home.device_id})
+    assert response["ok"] is False
+    assert response["reason"] == "black"
+
+
+async def test_probe_camera_reports_a_missing_camera(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, tmp_path: Path
+) -> None:
+    home = await new_home(hass, freezer, tmp_path / "gone.mp4", at("21:00"))
+    response = await _call(hass, "probe_camera", {"device_id": home.device_id})
+    assert response["ok"] is False
+    assert response["reason"] == "invalid_url"
+
+
+async def test_test_camera_button_probes_without_showing_anything(
+    hass: HomeAssistant, home: Home, night_staff: str
+) -> None:
+    facts: list[AuditFact] = []
+    home.runtime.async_add_audit_sink(facts.append)
+    await hass.services.async_call(
+        "button",
+        "press",
+        {"entity_id": home.entity_id("test_camera")},
+        blocking=True,
+        context=Context(user_id=night_staff),
+    )
+    [probe] = [fact for fact in facts if fact.kind == "camera_probe"]
+    assert probe.user_id == night_staff
+    assert probe.data["ok"] is True
+    assert home.state("test_camera").state != "unknown"
