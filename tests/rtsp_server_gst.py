@@ -62,6 +62,8 @@ def main() -> None:
     # would on a real camera. Not shared: each client gets its own pipeline, starting on a
     # keyframe.
     factory.set_shared(args.shared)
+    # A shared camera keeps running when its last viewer leaves, so the next one can join.
+    factory.set_stop_on_disconnect(not args.shared)
 
     if args.username is not None:
         auth = GstRtspServer.RTSPAuth()

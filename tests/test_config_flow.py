@@ -2,7 +2,6 @@
 
 import asyncio
 from pathlib import Path
-import socket
 from typing import Any
 
 import av
@@ -38,7 +37,7 @@ from custom_components.trygghetskamera.const import (
 )
 
 from .conftest import make_home_entry
-from .media_sources import MjpegServer, RtspServer
+from .media_sources import MjpegServer, RtspServer, free_port
 
 SCHEDULE = {
     CONF_TIMES: ["22:30", "01:30", "04:30"],
@@ -77,13 +76,6 @@ def audio_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for packet in stream.encode(None):
             container.mux(packet)
     return path
-
-
-def free_port() -> int:
-    """A loopback port that nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def start_flow(hass: HomeAssistant) -> dict[str, Any]:

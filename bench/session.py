@@ -1,0 +1,228 @@
+"""Live looks through the gate: time to the first picture, CPU per second, concurrent looks.
+
+    .venv/bin/python bench/session.py [--runs 20] [--concurrency 1 5 10 20 30]
+
+A real Home Assistant (pytest-homeassistant-custom-component's `async_test_home_assistant`, its
+HTTP server on a free loopback port) with homes whose slot is open now, a real RTSP camera
+(Debian's GStreamer RTSP server, 640x480, 10 fps, H.264, GOP 2 s, one shared encoder so the
+camera's own encoding is not counted as ours), and a real client over loopback: websocket
+`session/start`, then the signed MJPEG stream. Printed:
+- time from `session/start` sent to the first JPEG byte at the client (median and p90 of --runs);
+- CPU seconds per second of streaming for one look (this process: decoding, JPEG, HTTP, client);
+- for each concurrency, the frames per second each look received (lowest and median): the
+  largest concurrency where every look keeps >= 5 frames/s is what 2 cores hold.
+"""
+
+import argparse
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import custom_components.trygghetskamera  # noqa: E402, F401, I001
+from custom_components.trygghetskamera.const import (  # noqa: E402
+    CONF_NAME,
+    CONF_STREAM_URL,
+    CONF_TIMES,
+    CONF_VIEW_SECONDS,
+    DOMAIN,
+)
+from custom_components.trygghetskamera.runtime import STORAGE_VERSION, home_config  # noqa: E402
+from custom_components.trygghetskamera.supervision import Supervisor  # noqa: E402
+from homeassistant import loader  # noqa: E402
+from homeassistant.core import HomeAssistant  # noqa: E402
+from homeassistant.helpers import frame  # noqa: E402
+from homeassistant.helpers.storage import Store  # noqa: E402
+from homeassistant.setup import async_setup_component  # noqa: E402
+from homeassistant.util import dt as dt_util  # noqa: E402
+from pytest_homeassistant_custom_component.common import (  # noqa: E402
+    MockConfigEntry,
+    async_test_home_assistant,
+)
+from tests.conftest import home_options  # noqa: E402
+from tests.media_sources import RtspServer, free_port  # noqa: E402
+
+MEASURE_S = 10.0
+
+
+async def add_home(hass: HomeAssistant, url: str, operator: str, index: int) -> MockConfigEntry:
+    """A home set up an hour ago whose agreed time is this minute, so its slot is open."""
+    options = home_options(
+        [operator], **{CONF_TIMES: [dt_util.now().strftime("%H:%M")], CONF_VIEW_SECONDS: 120}
+    )
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Bench {index}",
+        data={CONF_NAME: f"Bench {index}", CONF_STREAM_URL: url},
+        options=options,
+    )
+    entry.add_to_hass(hass)
+    config = home_config(options)
+    supervisor = Supervisor(
+        config, dt_util.get_default_time_zone(), dt_util.utcnow() - timedelta(hours=1)
+    )
+    await Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}").async_save(
+        {"config": config.as_dict(), "supervisor": supervisor.to_dict()}
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    return entry
+
+
+class Operator:
+    """A night-staff member with a websocket connection to Home Assistant."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str, token: str) -> None:
+        self.session = session
+        self.base = base
+        self.token = token
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self._id = 0
+
+    async def connect(self) -> None:
+        self.ws = await self.session.ws_connect(f"{self.base}/api/websocket")
+        await self.ws.receive_json()
+        await self.ws.send_json({"type": "auth", "access_token": self.token})
+        assert (await self.ws.receive_json())["type"] == "auth_ok"
+
+    async def call(self, message: dict[str, Any]) -> dict[str, Any]:
+        assert self.ws is not None
+        self._id += 1
+        await self.ws.send_json({"id": self._id} | message)
+        while True:
+            answer = await self.ws.receive_json()
+            if answer.get("id") == self._id:
+                return answer
+
+    async def look(self, entry_id: str) -> tuple[float, aiohttp.ClientResponse, str]:
+        """Start a look; return seconds to the first JPEG byte, the open stream, its session."""
+        began = time.perf_counter()
+        answer = await self.call({"type": f"{DOMAIN}/session/start", "entry_id": entry_id})
+        assert answer["success"], answer
+        response = await self.session.get(self.base + answer["result"]["stream_path"])
+        assert response.status == 200
+        seen = b""
+        while b"\xff\xd8" not in seen:
+            seen = seen[-1:] + await response.content.readany()
+        return time.perf_counter() - began, response, answer["result"]["session_id"]
+
+    async def finish(self, session_id: str, response: aiohttp.ClientResponse) -> None:
+        await self.call(
+            {"type": f"{DOMAIN}/session/outcome", "session_id": session_id, "outcome": "ok"}
+        )
+        response.close()
+
+
+async def count_frames(response: aiohttp.ClientResponse, seconds: float) -> int:
+    frames = 0
+    tail = b""
+    end = time.perf_counter() + seconds
+    while (left := end - time.perf_counter()) > 0:
+        try:
+            async with asyncio.timeout(left):
+                chunk = await response.content.readany()
+        except TimeoutError:
+            break
+        data = tail + chunk
+        frames += data.count(b"\xff\xd8\xff")
+        tail = data[-2:]
+    return frames
+
+
+async def bench(runs: int, concurrency: list[int], config_dir: str) -> None:
+    with RtspServer(shared=True) as camera:
+        async with async_test_home_assistant(config_dir=config_dir) as hass:
+            # As the `hass` fixture and `enable_custom_integrations` do.
+            frame.async_setup(hass)
+            hass.data.pop(loader.DATA_CUSTOM_COMPONENTS)
+            port = free_port()
+            assert await async_setup_component(
+                hass, "http", {"http": {"server_host": "127.0.0.1", "server_port": port}}
+            )
+            assert await async_setup_component(hass, DOMAIN, {})
+            await hass.async_start()
+            await hass.async_block_till_done()
+            user = await hass.auth.async_create_user("Bench", group_ids=["system-users"])
+            refresh = await hass.auth.async_create_refresh_token(user, "http://bench.invalid/")
+            token = hass.auth.async_create_access_token(refresh)
+            homes = max([*concurrency, runs])
+            entries = [await add_home(hass, camera.url, user.id, i) for i in range(homes)]
+            await hass.async_block_till_done()
+            base = f"http://127.0.0.1:{port}"
+            async with aiohttp.ClientSession() as session:
+                staff = Operator(session, base, token)
+                await staff.connect()
+
+                firsts = []
+                for entry in entries[:runs]:
+                    seconds, response, session_id = await staff.look(entry.entry_id)
+                    firsts.append(seconds * 1000)
+                    await staff.finish(session_id, response)
+                firsts.sort()
+                print(
+                    "first JPEG byte after session/start:"
+                    f" median {statistics.median(firsts):.0f} ms,"
+                    f" p90 {firsts[int(0.9 * (len(firsts) - 1))]:.0f} ms,"
+                    f" max {firsts[-1]:.0f} ms ({runs} looks)"
+                )
+
+                await hass.async_block_till_done()
+                used = 0
+                for n in concurrency:
+                    batch = [
+                        entry for entry in entries if entry.runtime_data.gate.may_start(user.id)
+                    ][:n]
+                    if len(batch) < n:
+                        # Every slot of the earlier rounds already has its outcome: new homes.
+                        batch += [
+                            await add_home(hass, camera.url, user.id, homes + used + i)
+                            for i in range(n - len(batch))
+                        ]
+                        used += n
+                    # Each look from its own connection, as from each member of staff's phone.
+                    desks = [Operator(session, base, token) for _ in batch]
+                    await asyncio.gather(*(desk.connect() for desk in desks))
+                    looks = await asyncio.gather(
+                        *(desk.look(e.entry_id) for desk, e in zip(desks, batch, strict=True))
+                    )
+                    cpu_before = time.process_time()
+                    wall_before = time.perf_counter()
+                    counts = await asyncio.gather(
+                        *(count_frames(response, MEASURE_S) for _, response, _ in looks)
+                    )
+                    wall = time.perf_counter() - wall_before
+                    cpu = time.process_time() - cpu_before
+                    for desk, (_, response, session_id) in zip(desks, looks, strict=True):
+                        await desk.finish(session_id, response)
+                        assert desk.ws is not None
+                        await desk.ws.close()
+                    await hass.async_block_till_done()
+                    rates = [count / wall for count in counts]
+                    print(
+                        f"{n:3d} concurrent looks: frames/s per look min {min(rates):.1f},"
+                        f" median {statistics.median(rates):.1f};"
+                        f" CPU {cpu / wall:.2f} s per s ({cpu / wall / n:.3f} per look)"
+                    )
+            # Stops the audit log's writer thread too, or this process would never exit.
+            await hass.async_stop(force=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 5, 10, 20, 30])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as config_dir:
+        asyncio.run(bench(args.runs, args.concurrency, config_dir))
+
+
+if __name__ == "__main__":
+    main()
