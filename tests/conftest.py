@@ -1,5 +1,6 @@
 """Shared fixtures: real H.264 media made by the tests, real users, a configured home."""
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,18 @@ from custom_components.trygghetskamera.const import (
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom integrations in every test."""
+
+
+@pytest.fixture(autouse=True)
+def live_camera_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let each probe of a test video see a later moment of it, as on a live camera.
+
+    A file plays a camera by showing the frame at wall-clock time modulo its length; under
+    `freezer`, probes a whole number of hours apart would all see the same frame and call a
+    moving room frozen. Each read of this clock is 2.9 s later instead.
+    """
+    ticks = itertools.count()
+    monkeypatch.setattr(media, "_wall_clock", lambda: next(ticks) * 2.9)
 
 
 @pytest.fixture

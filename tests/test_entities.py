@@ -203,8 +203,12 @@ async def test_equipment_lists_the_faults(home: Home, faults: set[str], listed: 
     assert home.status == "fault"
 
 
-async def test_equipment_fault_is_still_shown_after_a_restart(home: Home) -> None:
-    await home.runtime.async_set_faults(frozenset({"plug"}))
+async def test_equipment_fault_is_still_shown_after_a_restart(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, night_video: Path
+) -> None:
+    hass.states.async_set("switch.plug", "off")
+    home = await new_home(hass, freezer, night_video, at("21:00"), plug_entity="switch.plug")
+    await home.go(at("21:00:10"))
     await home.restart(at("21:30"))
     equipment = home.state("equipment")
     assert equipment.state == "on"

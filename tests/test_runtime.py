@@ -706,13 +706,16 @@ async def test_fault_visit_stays_until_the_slot_has_passed_and_was_acknowledged(
     assert len(home.visits_cleared) == 1
 
 
-async def test_fault_cleared_after_a_restart_clears_it(evening_home: Callable[..., Any]) -> None:
-    home: Home = await evening_home()
-    await home.runtime.async_set_faults(frozenset({"plug"}))
+async def test_fault_cleared_after_a_restart_clears_it(
+    hass: HomeAssistant, evening_home: Callable[..., Any]
+) -> None:
+    hass.states.async_set("switch.plug", "off")
+    home: Home = await evening_home(plug_entity="switch.plug")
+    await home.go(at("21:00:10"))
     await home.restart(at("21:30"))
     assert home.status == "fault"
     # The plug reports back after the restart: the fault is gone and the slot is digital again.
-    await home.runtime.async_set_faults(frozenset())
+    hass.states.async_set("switch.plug", "on")
     await home.hass.async_block_till_done()
     assert home.state("equipment").state == "off"
     assert home.status == "waiting"

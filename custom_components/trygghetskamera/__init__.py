@@ -8,7 +8,9 @@ from homeassistant.helpers.typing import ConfigType
 from .audit_trail import async_setup_audit
 from .const import DOMAIN, EVENT_HOME_REMOVED
 from .entity import home_device_info
+from .health import async_delete_repairs
 from .operator_api import async_setup_operator_api
+from .panel import async_setup_panel
 from .runtime import HomeRuntime, TrygghetskameraConfigEntry
 from .services import async_setup_services
 
@@ -28,6 +30,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     await async_setup_audit(hass)
     async_setup_services(hass)
     async_setup_operator_api(hass)
+    await async_setup_panel(hass)
     return True
 
 
@@ -79,3 +82,4 @@ async def async_remove_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEn
         },
     )
     await runtime.async_remove()
+    async_delete_repairs(hass, entry.entry_id)

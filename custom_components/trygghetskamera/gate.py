@@ -16,9 +16,13 @@ import time
 from typing import TYPE_CHECKING
 
 from homeassistant.const import SERVICE_TURN_OFF, SERVICE_TURN_ON
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.event import (
+    EventStateChangedData,
+    async_track_point_in_utc_time,
+    async_track_state_change_event,
+)
 from homeassistant.util.hass_dict import HassKey
 
 from . import media
@@ -38,6 +42,8 @@ MAX_WIDTH = 1280
 JPEG_QUALITY = 75
 # How long the decoder may wait for the camera before the look counts as failed.
 OPEN_TIMEOUT_S = 10.0
+# How long a privacy switch may take to report that it changed before it counts as failed.
+PRIVACY_CONFIRM_S = 5.0
 
 
 class LiveSession:
@@ -288,9 +294,14 @@ class Gate:
             reason=live.end_reason,
             seconds=round(time.monotonic() - live.started_monotonic, 1),
             latency_ms=live.first_frame_ms,
+            # What the bed sensor said as the look ended; it never replaces the operator's eyes.
+            bed_occupied=self.runtime.health.bed_occupied(),
         )
         if tell_core:
             await self.runtime.async_end_session(live.session_id)
+        if (live.end_reason or "").startswith("camera_"):
+            # The camera went away mid-look: a probe tells a blip from a fault.
+            self.hass.async_create_task(self.runtime.health.async_stream_lost(live.end_reason))
 
     async def _refuse(self, user_id: str, code: str, purpose: Purpose) -> None:
         self.runtime.audit("session_denied", user_id, reason=code, purpose=str(purpose))
@@ -309,12 +320,33 @@ class Gate:
                 {"entity_id": entity_id},
                 blocking=True,
             )
-            ok = self.hass.states.is_state(entity_id, "on" if on else "off")
+            ok = await self._async_reaches(entity_id, "on" if on else "off")
         except HomeAssistantError as err:
             _LOGGER.warning("Could not switch privacy mode of %s: %s", self.runtime.name, err)
             ok = False
         if on:
             await self.runtime.async_set_privacy_fault(not ok)
+
+    async def _async_reaches(self, entity_id: str, state: str) -> bool:
+        """Wait (bounded) until the switch reports `state`: some report it a moment later."""
+        if self.hass.states.is_state(entity_id, state):
+            return True
+        reached = asyncio.Event()
+
+        @callback
+        def changed(event: Event[EventStateChangedData]) -> None:
+            if (new := event.data["new_state"]) is not None and new.state == state:
+                reached.set()
+
+        unsub = async_track_state_change_event(self.hass, entity_id, changed)
+        try:
+            async with asyncio.timeout(PRIVACY_CONFIRM_S):
+                await reached.wait()
+        except TimeoutError:
+            return self.hass.states.is_state(entity_id, state)
+        finally:
+            unsub()
+        return True
 
 
 def signed_stream_path(hass: HomeAssistant, live: LiveSession, now: datetime) -> str:

@@ -44,6 +44,7 @@ from .const import (
     PROBE_TIMEOUT_S,
 )
 from .gate import Gate
+from .health import HealthMonitor
 from .supervision import Event, EventType, HomeConfig, Outcome, Purpose, Refusal, Supervisor
 
 _LOGGER = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class HomeRuntime:
         self._equipment_faults: frozenset[str] = frozenset()
         self._privacy_fault = False
         self.gate = Gate(hass, self)
+        self.health = HealthMonitor(hass, self)
         self._timer_job = HassJob(
             self._on_timer, "trygghetskamera wake-up", cancel_on_shutdown=True
         )
@@ -185,12 +187,14 @@ class HomeRuntime:
         events += self.supervisor.advance(now)
         await self._async_commit(events)
         await self.gate.async_restore_privacy()
+        await self.health.async_start()
 
     async def async_shutdown(self) -> None:
         """Stop waking up and end any live look; the state on disk is already current."""
         if self._unsub_timer is not None:
             self._unsub_timer()
             self._unsub_timer = None
+        self.health.async_stop()
         await self.gate.async_shutdown()
         await self.async_flush_audit()
 
@@ -211,6 +215,7 @@ class HomeRuntime:
         if changes:
             self.audit("options_changed", self.options_changed_by, changes=changes)
         self._options, self.options_changed_by = new, None
+        await self.health.async_options_updated()
         config = home_config(new)
         if config == self.config:
             await self._async_commit([])
@@ -287,6 +292,7 @@ class HomeRuntime:
             self._last_signature = result.signature
         self.audit("camera_probe", user_id, ok=result.ok, reason=result.reason, ms=result.ms)
         await self.async_flush_audit()
+        await self.health.async_camera_probed(result)
         return result
 
     def now(self) -> datetime:

@@ -1,0 +1,265 @@
+"""The shipped blueprints: loaded through Home Assistant's blueprint schema and run for real.
+
+Each blueprint is copied into the test's config folder, loaded by the `automation` integration's
+own blueprint store, instantiated with `use_blueprint` and driven by the integration through a
+night. Notifications go to `persistent_notification`, a real notify target that tests can read.
+"""
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+import shutil
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components import persistent_notification
+from homeassistant.components.automation.helpers import async_get_blueprints
+from homeassistant.components.blueprint import BlueprintInputs
+from homeassistant.core import Event as HassEvent, EventStateChangedData, HomeAssistant, callback
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+from custom_components.trygghetskamera.const import DOMAIN
+from custom_components.trygghetskamera.health import PROBE_LEAD
+from custom_components.trygghetskamera.supervision import Outcome
+
+from .test_health import PLUG, faults, set_up_equipment
+from .test_runtime import Home, at, new_home
+
+SHIPPED = Path(__file__).parent.parent / "blueprints" / "automation" / DOMAIN
+BLUEPRINTS = ("notify_visit_required.yaml", "power_cycle_camera.yaml", "night_summary.yaml")
+
+
+@pytest.fixture(autouse=True)
+def installed_blueprints(hass: HomeAssistant) -> None:
+    """Install the shipped blueprints where Home Assistant looks for them."""
+    shutil.copytree(SHIPPED, Path(hass.config.path("blueprints", "automation", DOMAIN)))
+
+
+def notifications(hass: HomeAssistant) -> dict[str, str]:
+    """The persistent notifications shown now: id -> title + message."""
+    shown = persistent_notification._async_get_or_create_notifications(hass)
+    return {key: f"{value['title']} | {value['message']}" for key, value in shown.items()}
+
+
+def notify_action(notification_id: str) -> list[dict[str, Any]]:
+    """What a user would put in the blueprint's action selector."""
+    return [
+        {
+            "action": "persistent_notification.create",
+            "data": {
+                "title": "{{ title }}",
+                "message": "{{ message }}",
+                "notification_id": notification_id,
+            },
+        }
+    ]
+
+
+async def advance(home: Home, moment: datetime, done: Callable[[], bool]) -> None:
+    """Move HA's clock to `moment` and let HA run until `done()` holds.
+
+    `Home.go` waits for every task, which would include an automation run that is waiting for
+    a later moment of the frozen clock: that wait never ends by itself. The frozen clock also
+    stops timed sleeps, so this only yields to the loop, a bounded number of times.
+    """
+    home.freezer.move_to(moment)
+    async_fire_time_changed(home.hass, moment)
+    for _ in range(200_000):
+        await asyncio.sleep(0)
+        if done():
+            return
+    raise AssertionError(f"still waiting at {moment}")
+
+
+def idle(hass: HomeAssistant, name: str) -> Callable[[], bool]:
+    """Tell whether an automation has no run in progress."""
+    return lambda: hass.states.get(f"automation.{name}").attributes.get("current") == 0
+
+
+async def use_blueprint(hass: HomeAssistant, name: str, inputs: dict[str, Any]) -> None:
+    """Set up one automation from a shipped blueprint."""
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": {
+                "id": name,
+                "alias": name.removesuffix(".yaml"),
+                "use_blueprint": {"path": f"{DOMAIN}/{name}", "input": inputs},
+            }
+        },
+    )
+    await hass.async_block_till_done()
+    assert hass.states.get(f"automation.{name.removesuffix('.yaml')}") is not None
+
+
+async def test_blueprints_load_through_home_assistants_schema(hass: HomeAssistant) -> None:
+    assert await async_setup_component(hass, "automation", {})
+    store = async_get_blueprints(hass)
+    loaded = await store.async_get_blueprints()
+    for name in BLUEPRINTS:
+        blueprint = loaded[f"{DOMAIN}/{name}"]
+        assert not isinstance(blueprint, Exception), (name, blueprint)
+        assert blueprint is not None
+        assert blueprint.domain == "automation"
+        # Every input has a name, and the required ones are reported missing when left out.
+        assert all(spec.get("name") for spec in (blueprint.inputs or {}).values()), name
+        required = {
+            key for key, spec in (blueprint.inputs or {}).items() if "default" not in (spec or {})
+        }
+        with pytest.raises(Exception, match="Missing input"):
+            BlueprintInputs(blueprint, {"use_blueprint": {"path": name, "input": {}}}).validate()
+        assert required, name
+
+
+async def test_the_patrol_is_notified_and_reminded_until_the_visit_is_done(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, night_video: Path
+) -> None:
+    home = await new_home(hass, freezer, night_video, at("21:00"))
+    assert await async_setup_component(hass, "persistent_notification", {})
+    await use_blueprint(
+        hass,
+        "notify_visit_required.yaml",
+        {
+            "home": home.device_id,
+            "notify": notify_action("visit-{{ reminder }}"),
+            "reminder_minutes": 10,
+            "reminders": 3,
+        },
+    )
+    await advance(home, at("23:00"), lambda: "visit-0" in notifications(hass))  # check missed
+    shown = notifications(hass)
+    assert list(shown) == ["visit-0"]
+    assert shown["visit-0"].startswith("Visit required: Lgh 1203 | Lgh 1203: physical visit")
+    assert "the digital check was missed" in shown["visit-0"]
+    assert "22:30" in shown["visit-0"]
+
+    await advance(home, at("23:09:59"), lambda: True)
+    assert list(notifications(hass)) == ["visit-0"]
+    await advance(home, at("23:10"), lambda: "visit-1" in notifications(hass))
+    assert notifications(hass)["visit-1"].startswith(
+        "Reminder 1 \N{EN DASH} Visit required: Lgh 1203"
+    )
+
+    # Staff record the visit: no more reminders.
+    await hass.services.async_call(
+        DOMAIN, "visit_done", {"device_id": home.device_id}, blocking=True
+    )
+    await advance(home, at("23:40"), idle(hass, "notify_visit_required"))
+    assert sorted(notifications(hass)) == ["visit-0", "visit-1"]
+
+
+async def test_urgent_visits_say_so(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, night_video: Path
+) -> None:
+    home = await new_home(hass, freezer, night_video, at("21:00"))
+    assert await async_setup_component(hass, "persistent_notification", {})
+    await use_blueprint(
+        hass, "notify_visit_required.yaml", {"notify": notify_action("visit"), "reminders": 0}
+    )
+    await home.go(at("22:31"))
+    await home.look(Outcome.NEEDS_HELP)
+    shown = notifications(hass)["visit"]
+    assert shown.startswith("URGENT: Visit required: Lgh 1203")
+    assert "(needs help), URGENT" in shown
+
+
+async def test_a_hung_camera_is_power_cycled_once_and_no_visit_is_needed(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    tmp_path: Path,
+    black_video: Path,
+    night_video: Path,
+) -> None:
+    camera = tmp_path / "camera.mp4"
+    shutil.copy(black_video, camera)
+    freezer.move_to(at("21:00"))
+    await set_up_equipment(hass)
+    home = await new_home(hass, freezer, camera, at("21:00"), plug_entity=PLUG)
+    plug_states: list[str] = []
+
+    @callback
+    def camera_hardware(event: HassEvent[EventStateChangedData]) -> None:
+        """The camera reboots when its power returns, and then shows the room again."""
+        if event.data["entity_id"] != PLUG or event.data["new_state"] is None:
+            return
+        plug_states.append(event.data["new_state"].state)
+        if event.data["new_state"].state == "on":
+            shutil.copy(night_video, camera)
+
+    hass.bus.async_listen("state_changed", camera_hardware)
+    await use_blueprint(
+        hass,
+        "power_cycle_camera.yaml",
+        {
+            "supervision_event": home.entity_id("supervision"),
+            "plug": PLUG,
+            "off_seconds": 3,
+            "boot_seconds": 60,
+        },
+    )
+    await advance(home, at("22:30") - PROBE_LEAD, lambda: plug_states == ["off"])
+    assert faults(home) == ["camera"]
+    await advance(home, home.now() + timedelta(seconds=3), lambda: plug_states == ["off", "on"])
+    # Off for less than the plug's debounce: the plug itself never became a fault.
+    assert faults(home) == ["camera"]
+    await advance(home, home.now() + timedelta(seconds=60), idle(hass, "power_cycle_camera"))
+    assert faults(home) == []
+    await home.go(at("22:30"))
+    assert home.status == "due"
+    assert home.visits_required == []
+    assert plug_states == ["off", "on"]
+
+
+async def test_a_camera_that_stays_broken_is_cycled_once_and_the_visit_goes_ahead(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, black_video: Path
+) -> None:
+    freezer.move_to(at("21:00"))
+    await set_up_equipment(hass)
+    home = await new_home(hass, freezer, black_video, at("21:00"))
+    await use_blueprint(
+        hass,
+        "power_cycle_camera.yaml",
+        {"supervision_event": home.entity_id("supervision"), "plug": PLUG},
+    )
+    offs: list[str] = []
+    hass.bus.async_listen(
+        "call_service",
+        lambda event: (
+            offs.append(event.data["service"]) if event.data["domain"] == "switch" else None
+        ),
+    )
+    await advance(home, at("22:30") - PROBE_LEAD, lambda: offs == ["turn_off"])
+    await advance(home, home.now() + timedelta(seconds=3), lambda: len(offs) == 2)
+    await advance(home, home.now() + timedelta(seconds=90), idle(hass, "power_cycle_camera"))
+    assert offs == ["turn_off", "turn_on"]
+    assert faults(home) == ["camera"]
+    await home.go(at("22:30"))
+    assert home.reason == "fault"
+    assert offs == ["turn_off", "turn_on"]
+
+
+async def test_the_morning_summary_lists_the_night(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, night_video: Path
+) -> None:
+    home = await new_home(hass, freezer, night_video, at("21:00"))
+    assert await async_setup_component(hass, "persistent_notification", {})
+    await use_blueprint(hass, "night_summary.yaml", {"notify": notify_action("night")})
+    await home.go(at("22:31"))
+    await home.look(Outcome.OK)
+    await home.go(at("01:31"))
+    await home.look(Outcome.NOT_VISIBLE)
+    await home.go(at("01:52"))
+    await home.look(Outcome.OK)
+    # The 04:30 check is missed: a visit.
+    await home.go(at("05:30"))
+    assert len(home.night_reports) == 1
+    shown = notifications(hass)["night"]
+    assert shown.startswith("Night 2026-01-15: Lgh 1203 | ")
+    assert "3 checks, 2 done digitally" in shown
+    assert "1 follow-ups, 1 visits required (missed)" in shown
+    assert "0 because of equipment faults, 0 skipped" in shown
+    assert "1 visits still open" in shown
