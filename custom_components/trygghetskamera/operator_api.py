@@ -82,12 +82,17 @@ def ws_homes(
         supervisor = runtime.supervisor
         next_supervision = supervisor.next_supervision(now)
         reason = supervisor.visit_reason
+        slot = supervisor.current_slot(now)
         homes.append(
             {
                 "entry_id": runtime.entry.entry_id,
+                "device_id": runtime.device_id,
                 "name": runtime.name,
                 "status": str(supervisor.status(now)),
                 "next_supervision": next_supervision.isoformat() if next_supervision else None,
+                # The slot a look would serve now (the panel shows its time and minutes left).
+                "slot_start": slot.start.isoformat() if slot else None,
+                "slot_end": slot.end.isoformat() if slot else None,
                 "visit_required": supervisor.visit_required,
                 "reason": str(reason) if reason else None,
                 "urgent": supervisor.urgent,

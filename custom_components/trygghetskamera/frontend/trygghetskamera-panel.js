@@ -1,0 +1,514 @@
+// The "Tillsyn" panel of trygghetskamera: the night staff's list of homes and the live look.
+// A plain web component (no build step, no CDN). Everything it shows comes from the websocket
+// commands `trygghetskamera/homes` and `trygghetskamera/session/*`, which check the caller;
+// the file itself holds no data. Nothing goes to local storage; no frame outlives a look.
+
+const DOMAIN = "trygghetskamera";
+// Polling, not a subscription: the list also changes with the clock (slots open, minutes
+// left), a poll survives reconnects without bookkeeping, and one small call every 5 s is cheap.
+const POLL_MS = 5000;
+
+const STRINGS = {
+  en: {
+    title: "Supervision",
+    loading: "Loading…",
+    not_operator_any: "You are not an operator of any home, so there is nothing to show here.",
+    no_homes: "No homes are set up.",
+    status: {
+      waiting: "Waiting",
+      due: "Due now",
+      viewing: "Being viewed",
+      follow_up: "Follow-up",
+      visit_required: "Visit required",
+      skipped: "Skipped tonight",
+      no_consent: "No consent",
+      fault: "Fault",
+    },
+    reason: {
+      not_visible: "resident not visible",
+      needs_help: "needs help",
+      missed: "check missed",
+      fault: "equipment fault",
+      no_consent: "no consent",
+    },
+    urgent: "Urgent",
+    slot: "Slot",
+    minutes_left: (n) => (n === 1 ? "1 minute left" : `${n} minutes left`),
+    next: "Next check",
+    none: "none",
+    bed: "Bed",
+    bed_on: "occupied",
+    bed_off: "empty",
+    bed_unknown: "unknown",
+    faults: "Faults",
+    not_commissioned: "Camera not commissioned",
+    start: "Start supervision",
+    visit_done: "Visit done",
+    visit_done_ok: (name) => `Visit to ${name} recorded.`,
+    live_title: (name) => `Supervision: ${name}`,
+    seconds_left: (n) => `${n} s left`,
+    view_ended: "The view has ended.",
+    outcome_prompt: "What did you see?",
+    outcome: { ok: "OK", not_visible: "Not visible", needs_help: "Needs help" },
+    outcome_saved: (name, o) => `${name}: “${o}” recorded.`,
+    close: "Close",
+    live_alt: "Live camera image",
+    error: {
+      not_operator: "You are not an operator of this home.",
+      outside_slot: "No supervision is due now.",
+      no_consent: "The resident has not consented.",
+      skipped: "Tonight's checks are skipped.",
+      fault: "The equipment has a fault: make a physical visit instead.",
+      busy: "Someone else is looking at this home right now.",
+      not_found: "The home or the session no longer exists.",
+      unknown: "Something went wrong",
+    },
+  },
+  sv: {
+    title: "Tillsyn",
+    loading: "Laddar…",
+    not_operator_any: "Du är inte operatör för något boende, så här finns inget att visa.",
+    no_homes: "Inga boenden är inlagda.",
+    status: {
+      waiting: "Väntar",
+      due: "Dags nu",
+      viewing: "Tittas på",
+      follow_up: "Uppföljning",
+      visit_required: "Besök krävs",
+      skipped: "Inställd i natt",
+      no_consent: "Samtycke saknas",
+      fault: "Fel",
+    },
+    reason: {
+      not_visible: "brukaren syntes inte",
+      needs_help: "behöver hjälp",
+      missed: "tillsyn missad",
+      fault: "tekniskt fel",
+      no_consent: "samtycke saknas",
+    },
+    urgent: "Brådskande",
+    slot: "Tid",
+    minutes_left: (n) => (n === 1 ? "1 minut kvar" : `${n} minuter kvar`),
+    next: "Nästa tillsyn",
+    none: "ingen",
+    bed: "Säng",
+    bed_on: "upptagen",
+    bed_off: "tom",
+    bed_unknown: "okänt",
+    faults: "Fel",
+    not_commissioned: "Kameran är inte driftsatt",
+    start: "Starta tillsyn",
+    visit_done: "Besök gjort",
+    visit_done_ok: (name) => `Besöket hos ${name} är registrerat.`,
+    live_title: (name) => `Tillsyn: ${name}`,
+    seconds_left: (n) => `${n} s kvar`,
+    view_ended: "Visningen är slut.",
+    outcome_prompt: "Vad såg du?",
+    outcome: { ok: "OK", not_visible: "Syntes inte", needs_help: "Behöver hjälp" },
+    outcome_saved: (name, o) => `${name}: ”${o}” registrerat.`,
+    close: "Stäng",
+    live_alt: "Kamerabild i realtid",
+    error: {
+      not_operator: "Du är inte operatör för det här boendet.",
+      outside_slot: "Ingen tillsyn är aktuell nu.",
+      no_consent: "Brukaren har inte samtyckt.",
+      skipped: "Nattens tillsyner är inställda.",
+      fault: "Utrustningen har ett fel: gör ett fysiskt besök i stället.",
+      busy: "Någon annan tittar på det här boendet just nu.",
+      not_found: "Boendet eller tillsynen finns inte längre.",
+      unknown: "Något gick fel",
+    },
+  },
+};
+
+const STYLE = `
+  :host { display: block; min-height: 100%; background: var(--primary-background-color);
+    color: var(--primary-text-color); font-family: var(--paper-font-body1_-_font-family, system-ui, sans-serif); }
+  header { display: flex; align-items: center; gap: 8px; height: 56px; padding: 0 12px;
+    background: var(--app-header-background-color, var(--primary-color));
+    color: var(--app-header-text-color, var(--text-primary-color)); }
+  header h1 { font-size: 20px; font-weight: 400; margin: 0; }
+  main { max-width: 720px; margin: 0 auto; padding: 12px; box-sizing: border-box; }
+  .message { padding: 16px; border-radius: var(--ha-card-border-radius, 12px);
+    background: var(--card-background-color); margin-bottom: 12px; }
+  .notice { min-height: 1.2em; margin: 0 0 12px; }
+  .notice.error { color: var(--error-color, #db4437); }
+  ul { list-style: none; margin: 0; padding: 0; display: grid; gap: 12px; }
+  li.home { background: var(--card-background-color); border-radius: var(--ha-card-border-radius, 12px);
+    padding: 14px; border-left: 6px solid var(--divider-color, #888); }
+  li.home[data-rank="0"] { border-left-color: var(--error-color, #db4437); }
+  li.home[data-rank="1"] { border-left-color: var(--error-color, #db4437); }
+  li.home[data-rank="2"] { border-left-color: var(--warning-color, #ffa600); }
+  li.home[data-rank="3"] { border-left-color: var(--warning-color, #ffa600); }
+  .top { display: flex; flex-wrap: wrap; justify-content: space-between; gap: 6px; align-items: baseline; }
+  h2 { font-size: 18px; margin: 0; }
+  .status { font-weight: 600; }
+  .urgent { color: var(--error-color, #db4437); font-weight: 700; }
+  dl { display: grid; grid-template-columns: auto 1fr; gap: 2px 10px; margin: 8px 0; }
+  dt { color: var(--secondary-text-color); }
+  dd { margin: 0; }
+  .warn { color: var(--warning-color, #ffa600); }
+  .actions { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 8px; }
+  button { font: inherit; font-size: 16px; min-height: 48px; padding: 0 18px; border-radius: 10px;
+    border: 2px solid transparent; cursor: pointer; background: var(--primary-color); color: var(--text-primary-color, #fff); }
+  button.secondary { background: transparent; color: var(--primary-text-color); border-color: var(--divider-color, #888); }
+  button:focus-visible { outline: 3px solid var(--accent-color, #ff9800); outline-offset: 2px; }
+  button:disabled { opacity: 0.5; cursor: default; }
+  section.live { background: var(--card-background-color); border-radius: var(--ha-card-border-radius, 12px); padding: 12px; }
+  .frame { position: relative; background: #000; aspect-ratio: 4 / 3; width: 100%; border-radius: 8px; overflow: hidden; }
+  .frame img { width: 100%; height: 100%; object-fit: contain; display: block; }
+  .frame img:not([src]) { visibility: hidden; }
+  .frame .ended { position: absolute; inset: 0; display: flex; align-items: center;
+    justify-content: center; color: #bbb; margin: 0; }
+  /* The note's display: flex would otherwise override the hidden attribute. */
+  .frame .ended[hidden] { display: none; }
+  h2[tabindex]:focus-visible { outline: 3px solid var(--accent-color, #ff9800); outline-offset: 2px; }
+  .countdown { font-size: 28px; font-weight: 700; margin: 10px 0; font-variant-numeric: tabular-nums; }
+  .outcomes { display: grid; grid-template-columns: 1fr; gap: 10px; margin: 10px 0; }
+  .outcomes button { min-height: 64px; font-size: 20px; }
+  .outcomes button[data-outcome="ok"] { background: var(--success-color, #43a047); }
+  .outcomes button[data-outcome="not_visible"] { background: var(--warning-color, #ffa600); color: #000; }
+  .outcomes button[data-outcome="needs_help"] { background: var(--error-color, #db4437); }
+  @media (min-width: 600px) { .outcomes { grid-template-columns: repeat(3, 1fr); } }
+`;
+
+/** Where a home belongs in the list: lower comes first. */
+function urgencyRank(home) {
+  if (home.visit_required) return home.urgent ? 0 : 1;
+  if (home.status === "due" || home.status === "viewing") return 2;
+  if (home.status === "follow_up") return 3;
+  return 4;
+}
+
+/** Visit required (urgent first), due, follow-up, then the rest by their next check. */
+export function sortHomes(homes) {
+  const next = (home) => (home.next_supervision ? Date.parse(home.next_supervision) : Infinity);
+  return [...homes].sort(
+    (a, b) =>
+      urgencyRank(a) - urgencyRank(b) || next(a) - next(b) || a.name.localeCompare(b.name),
+  );
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) node.append(child);
+  }
+  return node;
+}
+
+class TrygghetskameraPanel extends HTMLElement {
+  constructor() {
+    super();
+    this.attachShadow({ mode: "open" });
+    this._homes = null;
+    this._live = null; // {home, sessionId, endsAt, timer, ended}
+    this._notice = { text: "", error: false };
+    this._busy = false;
+    this._renderedKey = "";
+  }
+
+  set hass(hass) {
+    const first = !this._hass;
+    this._hass = hass;
+    if (this._menuButton) {
+      this._menuButton.hass = hass;
+    }
+    if (first) {
+      this._render();
+      this._poll();
+    }
+  }
+
+  get hass() {
+    return this._hass;
+  }
+
+  set narrow(narrow) {
+    this._narrow = narrow;
+    if (this._menuButton) this._menuButton.narrow = narrow;
+  }
+
+  connectedCallback() {
+    if (this._hass && !this._pollTimer) this._poll();
+  }
+
+  disconnectedCallback() {
+    clearTimeout(this._pollTimer);
+    this._pollTimer = null;
+    this._closeLive();
+  }
+
+  get _t() {
+    const language = (this._hass && this._hass.language) || "en";
+    return language.toLowerCase().startsWith("sv") ? STRINGS.sv : STRINGS.en;
+  }
+
+  async _poll() {
+    clearTimeout(this._pollTimer);
+    try {
+      this._homes = await this._hass.callWS({ type: `${DOMAIN}/homes` });
+      if (this._notice.stale) this._setNotice("");
+    } catch (err) {
+      this._setNotice(this._errorText(err), true, true);
+    }
+    this._render();
+    if (this.isConnected) this._pollTimer = setTimeout(() => this._poll(), POLL_MS);
+  }
+
+  _errorText(err) {
+    const t = this._t;
+    const code = err && err.code;
+    if (code && t.error[code]) return t.error[code];
+    return `${t.error.unknown}${err && err.message ? `: ${err.message}` : ""}`;
+  }
+
+  _setNotice(text, error = false, stale = false) {
+    this._notice = { text, error, stale };
+    const notice = this.shadowRoot.querySelector(".notice");
+    if (notice) {
+      notice.textContent = text;
+      notice.classList.toggle("error", error);
+    }
+  }
+
+  _time(iso) {
+    const options = { hour: "2-digit", minute: "2-digit" };
+    const zone = this._hass.config && this._hass.config.time_zone;
+    if (zone) options.timeZone = zone;
+    try {
+      return new Intl.DateTimeFormat(this._hass.language || "en", options).format(new Date(iso));
+    } catch (_err) {
+      return new Date(iso).toLocaleTimeString();
+    }
+  }
+
+  /** A clock time, with the weekday when it is not today (a later night's check). */
+  _when(iso) {
+    const zone = (this._hass.config && this._hass.config.time_zone) || undefined;
+    const day = (date) => {
+      try {
+        return new Intl.DateTimeFormat("en-CA", { timeZone: zone }).format(date);
+      } catch (_err) {
+        return date.toDateString();
+      }
+    };
+    const when = new Date(iso);
+    if (day(when) === day(new Date())) return this._time(iso);
+    let weekday = "";
+    try {
+      weekday = new Intl.DateTimeFormat(this._hass.language || "en", { weekday: "short", timeZone: zone })
+        .format(when);
+    } catch (_err) {
+      weekday = "";
+    }
+    return `${weekday} ${this._time(iso)}`.trim();
+  }
+
+  _render() {
+    if (!this._hass) return;
+    // A running look is never re-rendered by a poll: a new <img> would ask for the stream again.
+    const key = JSON.stringify(this._live
+      ? ["live", this._live.sessionId, this._hass.language]
+      : ["list", this._homes, this._hass.language, Math.floor(Date.now() / 60000)]);
+    if (key === this._renderedKey && this.shadowRoot.childElementCount) return;
+    this._renderedKey = key;
+    // Keep the keyboard where it was: a poll re-renders the list.
+    const focused = this.shadowRoot.activeElement;
+    const focusKey = focused && focused.dataset ? focused.dataset.focusKey : null;
+    const t = this._t;
+    const root = this.shadowRoot;
+    root.textContent = "";
+    root.append(el("style", {}, STYLE));
+    this._menuButton = document.createElement("ha-menu-button");
+    this._menuButton.hass = this._hass;
+    this._menuButton.narrow = this._narrow;
+    root.append(el("header", {}, this._menuButton, el("h1", {}, t.title)));
+    const main = el("main", {});
+    main.append(el("p", { class: `notice${this._notice.error ? " error" : ""}`, role: "status",
+      "aria-live": "polite" }, this._notice.text));
+    if (this._live) main.append(this._renderLive());
+    else main.append(this._renderList());
+    root.append(main);
+    if (focusKey) {
+      const again = root.querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`);
+      if (again) again.focus();
+    }
+  }
+
+  _renderList() {
+    const t = this._t;
+    if (this._homes === null) return el("p", { class: "message" }, t.loading);
+    if (this._homes.length === 0) {
+      const admin = this._hass.user && this._hass.user.is_admin;
+      return el("p", { class: "message", "data-testid": "empty" },
+        admin ? t.no_homes : t.not_operator_any);
+    }
+    return el("ul", { "aria-label": t.title },
+      sortHomes(this._homes).map((home) => this._renderHome(home)));
+  }
+
+  _renderHome(home) {
+    const t = this._t;
+    const rows = [];
+    if (home.slot_start && home.slot_end) {
+      rows.push(el("dt", {}, t.slot),
+        el("dd", {}, `${this._time(home.slot_start)}–${this._time(home.slot_end)}`));
+      const left = Math.ceil((Date.parse(home.slot_end) - Date.now()) / 60000);
+      if (left > 0) rows.push(el("dt", {}, ""), el("dd", { class: "minutes-left" }, t.minutes_left(left)));
+    }
+    // While its slot is open, a home's next check is that slot: already shown above.
+    if (!home.slot_start || Date.parse(home.next_supervision) !== Date.parse(home.slot_start)) {
+      rows.push(el("dt", {}, t.next),
+        el("dd", {}, home.next_supervision ? this._when(home.next_supervision) : t.none));
+    }
+    const bed = home.bed_occupied === true ? t.bed_on : home.bed_occupied === false ? t.bed_off : t.bed_unknown;
+    rows.push(el("dt", {}, t.bed), el("dd", {}, bed));
+    if (home.faults && home.faults.length) {
+      rows.push(el("dt", {}, t.faults), el("dd", { class: "warn" }, home.faults.join(", ")));
+    }
+    const status = t.status[home.status] || home.status;
+    const reason = home.visit_required && home.reason ? ` (${t.reason[home.reason] || home.reason})` : "";
+    const actions = [];
+    if (home.may_view) {
+      actions.push(el("button", { type: "button", "data-focus-key": `start-${home.entry_id}`,
+        "data-action": "start", disabled: this._busy,
+        onclick: () => this._start(home) }, t.start));
+    }
+    if (home.visit_required && home.device_id) {
+      actions.push(el("button", { type: "button", class: "secondary",
+        "data-focus-key": `visit-${home.entry_id}`, "data-action": "visit-done", disabled: this._busy,
+        onclick: () => this._visitDone(home) }, t.visit_done));
+    }
+    return el("li", { class: "home", "data-rank": String(urgencyRank(home)),
+      "data-entry-id": home.entry_id, "data-status": home.status },
+      el("div", { class: "top" }, el("h2", {}, home.name),
+        el("span", { class: "status" }, status + reason),
+        home.visit_required && home.urgent ? el("span", { class: "urgent" }, t.urgent) : null),
+      el("dl", {}, rows),
+      home.commissioned === false ? el("p", { class: "warn" }, t.not_commissioned) : null,
+      actions.length ? el("div", { class: "actions" }, actions) : null);
+  }
+
+  _renderLive() {
+    const t = this._t;
+    const live = this._live;
+    const img = el("img", { alt: t.live_alt, "data-testid": "live-image" });
+    if (!live.ended) img.src = this._hass.hassUrl ? this._hass.hassUrl(live.streamPath) : live.streamPath;
+    live.img = img;
+    const countdown = el("p", { class: "countdown", role: "timer", "aria-live": "polite",
+      "aria-atomic": "true", "data-testid": "countdown" });
+    live.countdown = countdown;
+    live.endedNote = el("p", { class: "ended", hidden: true }, t.view_ended);
+    this._tick();
+    const outcomes = ["ok", "not_visible", "needs_help"].map((outcome) =>
+      el("button", { type: "button", "data-outcome": outcome, "data-focus-key": `outcome-${outcome}`,
+        disabled: this._busy, onclick: () => this._outcome(outcome) }, t.outcome[outcome]));
+    return el("section", { class: "live", "aria-label": t.live_title(live.home.name) },
+      el("h2", { tabindex: "-1", "data-focus-key": "live-title" }, t.live_title(live.home.name)),
+      el("div", { class: "frame" }, img, live.endedNote),
+      countdown,
+      el("p", {}, t.outcome_prompt),
+      el("div", { class: "outcomes" }, outcomes),
+      el("button", { type: "button", class: "secondary", "data-focus-key": "close",
+        onclick: () => this._closeLive(true) }, t.close));
+  }
+
+  _tick() {
+    const live = this._live;
+    if (!live || !live.countdown) return;
+    const left = Math.max(0, Math.ceil((live.endsAt - Date.now()) / 1000));
+    if (left === 0) this._endView();
+    const text = live.ended ? this._t.view_ended : this._t.seconds_left(left);
+    if (live.countdown.textContent !== text) live.countdown.textContent = text;
+  }
+
+  /** Stop showing frames: the image is emptied, so the page keeps none. */
+  _endView() {
+    const live = this._live;
+    if (!live) return;
+    live.ended = true;
+    clearInterval(live.timer);
+    if (live.img) {
+      // Setting src="" aborts the stream's request; removing it leaves no frame behind.
+      live.img.src = "";
+      live.img.removeAttribute("src");
+    }
+    if (live.endedNote) live.endedNote.hidden = false;
+  }
+
+  _closeLive(rerender = false) {
+    if (!this._live) return;
+    this._endView();
+    this._live = null;
+    if (rerender) {
+      this._render();
+      this._poll();
+    }
+  }
+
+  async _start(home) {
+    if (this._busy) return;
+    this._busy = true;
+    this._setNotice("");
+    try {
+      const result = await this._hass.callWS({ type: `${DOMAIN}/session/start`, entry_id: home.entry_id });
+      this._live = {
+        home,
+        sessionId: result.session_id,
+        streamPath: result.stream_path,
+        endsAt: Date.now() + result.view_seconds * 1000,
+        ended: false,
+      };
+      this._busy = false;
+      this._render();
+      this._live.timer = setInterval(() => this._tick(), 250);
+      // Focus the heading, not an outcome button: a stray Enter must not record anything.
+      const title = this.shadowRoot.querySelector('[data-focus-key="live-title"]');
+      if (title) title.focus();
+    } catch (err) {
+      this._busy = false;
+      this._setNotice(`${home.name}: ${this._errorText(err)}`, true);
+      this._poll();
+    }
+  }
+
+  async _outcome(outcome) {
+    const live = this._live;
+    if (!live || this._busy) return;
+    this._busy = true;
+    try {
+      await this._hass.callWS({ type: `${DOMAIN}/session/outcome`, session_id: live.sessionId, outcome });
+      this._busy = false;
+      this._closeLive();
+      this._setNotice(this._t.outcome_saved(live.home.name, this._t.outcome[outcome]));
+      await this._poll();
+    } catch (err) {
+      this._busy = false;
+      this._setNotice(this._errorText(err), true);
+    }
+  }
+
+  async _visitDone(home) {
+    if (this._busy) return;
+    this._busy = true;
+    try {
+      await this._hass.callService(DOMAIN, "visit_done", { device_id: home.device_id });
+      this._setNotice(this._t.visit_done_ok(home.name));
+    } catch (err) {
+      this._setNotice(`${home.name}: ${this._errorText(err)}`, true);
+    }
+    this._busy = false;
+    this._renderedKey = "";
+    await this._poll();
+  }
+}
+
+if (!customElements.get("trygghetskamera-panel")) {
+  customElements.define("trygghetskamera-panel", TrygghetskameraPanel);
+}

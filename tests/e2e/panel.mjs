@@ -1,0 +1,108 @@
+// Drives the "Tillsyn" panel in headless Chromium for tests/test_panel_e2e.py.
+// Usage: node tests/e2e/panel.mjs '<json>' with {base, operator, guest, artifacts, chromium,
+// viewSeconds, dueTimeoutMs}. Prints one JSON line per finding; exits non-zero on failure.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const args = JSON.parse(process.argv[2]);
+const report = (step, data = {}) => console.log(JSON.stringify({ step, ...data }));
+
+async function withBrowser(locale, body) {
+  const userDataDir = mkdtempSync(join(tmpdir(), "tk-chromium-"));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: args.chromium,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    viewport: { width: 360, height: 780 },
+    locale,
+  });
+  try {
+    const page = context.pages()[0] || (await context.newPage());
+    page.setDefaultTimeout(30000);
+    return await body(page);
+  } finally {
+    await context.close();
+    rmSync(userDataDir, { recursive: true, force: true });
+  }
+}
+
+/** Log in through Home Assistant's own login page, then land on the panel. */
+async function login(page, account) {
+  await page.goto(`${args.base}/trygghetskamera`);
+  await page.locator('input[name="username"], input[autocomplete="username"]').first().fill(account.username);
+  await page.locator('input[name="password"], input[type="password"]').first().fill(account.password);
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\/trygghetskamera/, { timeout: 60000 });
+  await page.locator("trygghetskamera-panel").waitFor({ state: "attached", timeout: 60000 });
+  // Home Assistant's launch screen goes once the frontend has loaded.
+  await page.locator("#ha-launch-screen").waitFor({ state: "detached", timeout: 60000 });
+}
+
+const panel = (page) => page.locator("trygghetskamera-panel");
+
+/** Poll `probe` until it returns a truthy value, for at most `ms` milliseconds. */
+async function until(what, probe, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+await withBrowser("sv-SE", async (page) => {
+  await login(page, args.guest);
+  const empty = panel(page).locator('[data-testid="empty"]');
+  await empty.waitFor();
+  const text = (await empty.textContent()).trim();
+  const homes = await panel(page).locator("li.home").count();
+  await page.screenshot({ path: join(args.artifacts, "panel-non-operator.png") });
+  report("guest", { text, homes });
+});
+
+await withBrowser("en-US", async (page) => {
+  await login(page, args.operator);
+  const home = panel(page).locator('li.home[data-status="due"]');
+  await home.waitFor({ timeout: args.dueTimeoutMs });
+  report("due", { text: (await home.innerText()).replace(/\s+/g, " ") });
+  await page.screenshot({ path: join(args.artifacts, "panel-list.png"), fullPage: true });
+
+  // Start with the keyboard, as staff without a mouse would.
+  const start = home.locator('button[data-action="start"]');
+  await start.focus();
+  await page.keyboard.press("Enter");
+  const img = panel(page).locator('[data-testid="live-image"]');
+  await img.waitFor();
+  const started = Date.now();
+  await until("the first frame", () => img.evaluate((image) => image.naturalWidth > 0), 15000);
+  const first = await img.screenshot();
+  await page.screenshot({ path: join(args.artifacts, "panel-live.png"), fullPage: true });
+  let changed = false;
+  for (let i = 0; i < 20 && !changed; i++) {
+    await page.waitForTimeout(250);
+    changed = !first.equals(await img.screenshot());
+  }
+  const countdown = panel(page).locator('[data-testid="countdown"]');
+  const countdownText = (await countdown.textContent()).trim();
+  const natural = await img.evaluate((image) => [image.naturalWidth, image.naturalHeight]);
+  const endedNote = panel(page).locator(".frame .ended");
+  report("live", { changed, countdown: countdownText, natural, note: await endedNote.isVisible() });
+
+  await until("the image to be emptied",
+    () => img.evaluate((image) => !image.hasAttribute("src")), args.viewSeconds * 1000 + 10000);
+  const stoppedAfter = (Date.now() - started) / 1000;
+  const ended = (await countdown.textContent()).trim();
+  await page.screenshot({ path: join(args.artifacts, "panel-ended.png"), fullPage: true });
+  report("stopped", { after: stoppedAfter, countdown: ended, note: await endedNote.isVisible() });
+
+  await panel(page).locator('button[data-outcome="not_visible"]').click();
+  const followUp = panel(page).locator('li.home[data-status="follow_up"]');
+  await followUp.waitFor({ timeout: 15000 });
+  const notice = (await panel(page).locator(".notice").textContent()).trim();
+  await page.screenshot({ path: join(args.artifacts, "panel-follow-up.png"), fullPage: true });
+  report("follow_up", { text: (await followUp.innerText()).replace(/\s+/g, " "), notice });
+});

@@ -1,0 +1,127 @@
+"""The "Tillsyn" panel: registered for everyone, served as code only, fed by `homes`."""
+
+from datetime import datetime, timedelta
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from homeassistant.auth.models import User
+from homeassistant.components.frontend import DATA_PANELS
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import (
+    ClientSessionGenerator,
+    WebSocketGenerator,
+)
+
+from custom_components.trygghetskamera.const import CONF_TIMES, DOMAIN
+from custom_components.trygghetskamera.panel import PANEL_STATIC_URL, PANEL_URL_PATH
+
+from .conftest import make_home_entry
+from .test_gate import CLIENT_ID, add_home_with_open_slot, ws_call
+
+
+async def operator_token(hass: HomeAssistant, user: User) -> str:
+    """A login for `user`."""
+    refresh = await hass.auth.async_create_refresh_token(user, CLIENT_ID)
+    return hass.auth.async_create_access_token(refresh)
+
+
+async def test_homes_name_the_device_and_the_open_slot(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    hass_owner_user: User,
+    night_video: Path,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    operator = await hass.auth.async_create_user("Nattpersonal", group_ids=["system-users"])
+    home = await add_home_with_open_slot(hass, hass_storage, str(night_video), [operator.id])
+    later = (dt_util.now() + timedelta(hours=6)).strftime("%H:%M")
+    quiet = make_home_entry("rtsp://127.0.0.1:1/quiet", [operator.id], **{CONF_TIMES: [later]})
+    quiet.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(quiet.entry_id)
+    await hass.async_block_till_done()
+
+    ws = await hass_ws_client(hass, await operator_token(hass, operator))
+    reply = await ws_call(ws, {"type": f"{DOMAIN}/homes"})
+    assert reply["success"], reply
+    homes = {h["entry_id"]: h for h in reply["result"]}
+
+    devices = dr.async_get(hass)
+    for entry in (home, quiet):
+        device = devices.async_get(homes[entry.entry_id]["device_id"])
+        assert device is not None
+        assert device.config_entry_id == entry.entry_id
+
+    due = homes[home.entry_id]
+    start = datetime.fromisoformat(due["slot_start"])
+    end = datetime.fromisoformat(due["slot_end"])
+    assert start <= dt_util.utcnow() < end
+    assert end - start == timedelta(minutes=home.options["slot_minutes"])
+    assert homes[quiet.entry_id]["slot_start"] is None
+    assert homes[quiet.entry_id]["slot_end"] is None
+
+
+async def test_visit_done_takes_the_device_id_the_panel_is_given(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    hass_owner_user: User,
+    night_video: Path,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    operator = await hass.auth.async_create_user("Nattpersonal", group_ids=["system-users"])
+    home = await add_home_with_open_slot(hass, hass_storage, str(night_video), [operator.id])
+    ws = await hass_ws_client(hass, await operator_token(hass, operator))
+    (listed,) = (await ws_call(ws, {"type": f"{DOMAIN}/homes"}))["result"]
+    assert listed["entry_id"] == home.entry_id
+    # The device id names this home: the action answers for it (no visit is required yet).
+    with pytest.raises(ServiceValidationError) as refused:
+        await hass.services.async_call(
+            DOMAIN, "visit_done", {"device_id": listed["device_id"]}, blocking=True
+        )
+    assert refused.value.translation_key == "no_visit_required"
+
+
+async def test_panel_is_in_the_sidebar_for_everyone_and_serves_only_code(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    night_video: Path,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    assert await async_setup_component(hass, "frontend", {})
+    entry: MockConfigEntry = make_home_entry(str(night_video), [])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    panel = hass.data[DATA_PANELS][PANEL_URL_PATH]
+    assert panel.sidebar_title == "Tillsyn"
+    assert panel.sidebar_icon == "mdi:shield-home"
+    # Hiding it from non-admins would be cosmetic only; the panel itself shows them nothing.
+    assert panel.require_admin is False
+    assert panel.config["_panel_custom"]["module_url"] == PANEL_STATIC_URL
+
+    client = await hass_client_no_auth()
+    response = await client.get(PANEL_STATIC_URL)
+    assert response.status == HTTPStatus.OK
+    code = await response.text()
+    assert 'customElements.define("trygghetskamera-panel"' in code
+    assert "localStorage" not in code
+    # The served file is code: no home, name or entry id is baked into it.
+    assert entry.entry_id not in code
+    assert "Lgh 1203" not in code
+
+
+async def test_without_the_frontend_there_is_no_panel(
+    hass: HomeAssistant, night_video: Path
+) -> None:
+    entry = make_home_entry(str(night_video), [])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert PANEL_URL_PATH not in hass.data.get(DATA_PANELS, {})

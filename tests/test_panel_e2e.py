@@ -1,0 +1,183 @@
+"""The "Tillsyn" panel in a real browser against a real Home Assistant.
+
+Home Assistant runs as a subprocess (as `scripts/demo.py` starts it) with the integration and
+one home whose agreed time is the next minute, set up through the real config flow. Headless
+Chromium, driven by `tests/e2e/panel.mjs` through playwright-core, logs in on Home Assistant's
+own login page. Screenshots go to `test-artifacts/` (gitignored).
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+import json
+from pathlib import Path
+import shutil
+import sys
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+
+import demo  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+PLAYWRIGHT = REPO / "node_modules" / "playwright-core"
+SCRIPT = REPO / "tests" / "e2e" / "panel.mjs"
+ARTIFACTS = REPO / "test-artifacts"
+VIEW_SECONDS = 10
+GUEST = ("nightguest", "Night guest")
+# The browser part: two logins, up to a minute for the slot to open, a 10 s look.
+BROWSER_TIMEOUT_S = 240.0
+
+
+def require_browser() -> str:
+    """Fail (never skip) with a clear message when the browser tooling is missing."""
+    missing = []
+    if not CHROMIUM.exists():
+        missing.append(f"{CHROMIUM} (Debian package chromium)")
+    if shutil.which("node") is None:
+        missing.append("node (Node.js >= 20)")
+    if not PLAYWRIGHT.exists():
+        missing.append(f"{PLAYWRIGHT} (npm playwright-core)")
+    if missing:
+        pytest.fail(f"the panel's e2e test needs {', '.join(missing)}: run scripts/setup")
+    return str(shutil.which("node"))
+
+
+async def create_guest(ha: demo.HomeAssistant) -> demo.Account:
+    """An ordinary user who operates no home."""
+    account = demo.Account(GUEST[0], demo.new_password())
+    created = await ha.ws("config/auth/create", name=GUEST[1], group_ids=[demo.USERS_GROUP])
+    await ha.ws(
+        "config/auth_provider/homeassistant/create",
+        user_id=created["user"]["id"],
+        username=account.username,
+        password=account.password,
+    )
+    return account
+
+
+async def add_home_due_next_minute(
+    ha: demo.HomeAssistant, paths: demo.Paths, operator_id: str, time_zone: str
+) -> str:
+    """Add a home through the config flow whose one agreed time is the next local minute."""
+    now = datetime.now(ZoneInfo(time_zone))
+    # Far enough ahead that the flow surely ends before the slot opens.
+    ahead = 2 if now.second >= 50 else 1
+    agreed = (now.replace(second=0, microsecond=0) + timedelta(minutes=ahead)).strftime("%H:%M")
+    answers: dict[str, dict[str, Any]] = {
+        "camera": {"name": demo.HOME_NAME, "stream_url": str(paths.video)},
+        "schedule": {
+            "times": [agreed],
+            "view_seconds": VIEW_SECONDS,
+            "slot_minutes": 30,
+            "follow_up_minutes": 20,
+            "follow_ups": 1,
+        },
+        "equipment": {"bed_entity": demo.BED},
+        "operators": {"operators": [operator_id]},
+        "consent": {"consent": True},
+    }
+    result = await ha.request("POST", "/api/config/config_entries/flow", {"handler": demo.DOMAIN})
+    while result.get("type") == "form":
+        assert not result.get("errors"), result
+        result = await ha.request(
+            "POST",
+            f"/api/config/config_entries/flow/{result['flow_id']}",
+            answers[result["step_id"]],
+        )
+    assert result.get("type") == "create_entry", result
+    return str(result["result"]["entry_id"])
+
+
+@pytest.fixture
+async def running_hass(
+    tmp_path: Path, socket_enabled: None
+) -> AsyncIterator[tuple[demo.Hass, int]]:
+    """A real Home Assistant on a free port, stopped afterwards."""
+    paths = demo.Paths(tmp_path / "config")
+    paths.config.mkdir(parents=True)
+    port = demo.free_port()
+    demo.link_integration(paths.config)
+    demo.write_configuration(paths.config)
+    demo.write_http_config(paths.config, port)
+    await asyncio.to_thread(demo.ensure_video, paths.video)
+    hass = demo.Hass(paths)
+    hass.start()
+    try:
+        yield hass, port
+    finally:
+        await asyncio.to_thread(hass.stop)
+
+
+async def test_operator_supervises_in_the_panel_and_a_guest_sees_nothing(
+    running_hass: tuple[demo.Hass, int],
+) -> None:
+    """Log in, see the home due, look, see the look stop, record not_visible, see follow-up."""
+    node = require_browser()
+    hass, port = running_hass
+    paths = hass.paths
+    assert hass.process is not None
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+        ha = demo.HomeAssistant(session, port)
+        await ha.wait_for_api(hass.process)
+        accounts: dict[str, demo.Account] = {}
+        await demo.onboard(ha, paths, accounts)
+        config = await demo.wait_until_running(ha)
+        await demo.check_frontend_can_load(ha)
+        operator_id = await demo.ensure_operator(ha, paths, accounts)
+        guest = await create_guest(ha)
+        await add_home_due_next_minute(ha, paths, operator_id, str(config["time_zone"]))
+        panels = await ha.ws("get_panels")
+        await ha.close()
+    assert panels["trygghetskamera"]["title"] == "Tillsyn"
+    assert panels["trygghetskamera"]["require_admin"] is False
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    operator = accounts["operator"]
+    job = {
+        "base": f"http://127.0.0.1:{port}",
+        "operator": {"username": operator.username, "password": operator.password},
+        "guest": {"username": guest.username, "password": guest.password},
+        "artifacts": str(ARTIFACTS),
+        "chromium": str(CHROMIUM),
+        "viewSeconds": VIEW_SECONDS,
+        "dueTimeoutMs": 150_000,
+    }
+    process = await asyncio.create_subprocess_exec(
+        node,
+        str(SCRIPT),
+        json.dumps(job),
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(BROWSER_TIMEOUT_S):
+            out, err = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        pytest.fail(f"the browser did not finish within {BROWSER_TIMEOUT_S:.0f} s")
+    text = out.decode()
+    assert process.returncode == 0, f"{text}\n{err.decode()}\n{demo.tail(paths.log)}"
+    steps = {line["step"]: line for line in map(json.loads, text.splitlines())}
+
+    assert steps["guest"]["homes"] == 0
+    assert "inte operatör" in steps["guest"]["text"]
+    assert demo.HOME_NAME in steps["due"]["text"]
+    assert "Due now" in steps["due"]["text"]
+    assert steps["live"]["changed"], "the live image never changed"
+    assert steps["live"]["natural"] == list(demo.VIDEO_SIZE)
+    assert steps["live"]["countdown"].endswith("s left")
+    assert VIEW_SECONDS - 2 <= steps["stopped"]["after"] <= VIEW_SECONDS + 5
+    assert steps["stopped"]["countdown"] == "The view has ended."
+    # "The view has ended" covers the picture only once it has.
+    assert steps["live"]["note"] is False
+    assert steps["stopped"]["note"] is True
+    assert "Follow-up" in steps["follow_up"]["text"]
+    assert "Not visible" in steps["follow_up"]["notice"]
