@@ -54,10 +54,13 @@ from tests.media_sources import RtspServer, free_port  # noqa: E402
 MEASURE_S = 10.0
 
 
-async def add_home(hass: HomeAssistant, url: str, operator: str, index: int) -> MockConfigEntry:
+async def add_home(
+    hass: HomeAssistant, url: str, operator: str, index: int, **extra: Any
+) -> MockConfigEntry:
     """A home set up an hour ago whose agreed time is this minute, so its slot is open."""
     options = home_options(
-        [operator], **{CONF_TIMES: [dt_util.now().strftime("%H:%M")], CONF_VIEW_SECONDS: 120}
+        [operator],
+        **{CONF_TIMES: [dt_util.now().strftime("%H:%M")], CONF_VIEW_SECONDS: 120} | extra,
     )
     entry = MockConfigEntry(
         domain=DOMAIN,
