@@ -1,5 +1,6 @@
 """Config, options and reconfigure flows: add a home, its schedule, equipment and operators."""
 
+from collections.abc import Callable
 import functools
 import re
 from typing import Any, override
@@ -256,7 +257,68 @@ def requesting_user_id() -> str | None:
     return user.id if user is not None else None
 
 
-class TrygghetskameraConfigFlow(ConfigFlow, domain=DOMAIN):
+class HomeOptionSteps:
+    """The schedule, equipment and operators steps, shared by the config and options flows.
+
+    `_options` holds what is entered so far (the entry's options when editing); once the operators
+    step is valid, `_async_options_done` decides what follows.
+    """
+
+    hass: HomeAssistant
+    _options: dict[str, Any]
+    async_show_form: Callable[..., ConfigFlowResult]
+
+    async def _async_options_done(self) -> ConfigFlowResult:
+        raise NotImplementedError
+
+    async def async_step_schedule(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the agreed times and how long looks, slots and follow-ups last."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            options, errors = validate_schedule(user_input)
+            if not errors:
+                self._options |= options
+                return await self.async_step_equipment()
+        return self.async_show_form(
+            step_id="schedule",
+            data_schema=schedule_schema(user_input or self._options),
+            errors=errors,
+        )
+
+    async def async_step_equipment(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the optional plug, power meter, bed sensor, router and privacy switch."""
+        if user_input is not None:
+            self._options |= normalise_equipment(user_input)
+            return await self.async_step_operators()
+        return self.async_show_form(
+            step_id="equipment", data_schema=equipment_schema(self._options)
+        )
+
+    async def async_step_operators(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask who may look, and how long the audit log keeps the home's records."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            operators, error = await validate_operators(self.hass, user_input)
+            if error:
+                errors[CONF_OPERATORS] = error
+            else:
+                self._options[CONF_OPERATORS] = operators
+                self._options[CONF_AUDIT_RETENTION_MONTHS] = retention_months(user_input)
+                return await self._async_options_done()
+        return self.async_show_form(
+            step_id="operators",
+            data_schema=await operators_schema(self.hass, user_input or self._options),
+            errors=errors,
+        )
+
+
+class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
     """Add a home: camera, schedule, equipment, operators, consent."""
 
     VERSION = 1
@@ -302,47 +364,8 @@ class TrygghetskameraConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="camera", data_schema=camera_schema(defaults), errors=errors
         )
 
-    async def async_step_schedule(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for the agreed times and how long looks, slots and follow-ups last."""
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            options, errors = validate_schedule(user_input)
-            if not errors:
-                self._options |= options
-                return await self.async_step_equipment()
-        return self.async_show_form(
-            step_id="schedule", data_schema=schedule_schema(user_input or {}), errors=errors
-        )
-
-    async def async_step_equipment(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for the optional plug, power meter, bed sensor, router and privacy switch."""
-        if user_input is not None:
-            self._options |= normalise_equipment(user_input)
-            return await self.async_step_operators()
-        return self.async_show_form(step_id="equipment", data_schema=equipment_schema({}))
-
-    async def async_step_operators(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask who may look."""
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            operators, error = await validate_operators(self.hass, user_input)
-            if error:
-                errors[CONF_OPERATORS] = error
-            else:
-                self._options[CONF_OPERATORS] = operators
-                self._options[CONF_AUDIT_RETENTION_MONTHS] = retention_months(user_input)
-                return await self.async_step_consent()
-        return self.async_show_form(
-            step_id="operators",
-            data_schema=await operators_schema(self.hass, user_input or {}),
-            errors=errors,
-        )
+    async def _async_options_done(self) -> ConfigFlowResult:
+        return await self.async_step_consent()
 
     async def async_step_consent(
         self, user_input: dict[str, Any] | None = None
@@ -428,7 +451,7 @@ async def validate_operators(
     return chosen, None
 
 
-class TrygghetskameraOptionsFlow(OptionsFlow):
+class TrygghetskameraOptionsFlow(HomeOptionSteps, OptionsFlow):
     """Edit a home's schedule, equipment and operators."""
 
     def __init__(self) -> None:
@@ -441,51 +464,9 @@ class TrygghetskameraOptionsFlow(OptionsFlow):
         self._options = dict(self.config_entry.options)
         return await self.async_step_schedule()
 
-    async def async_step_schedule(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Edit the agreed times and durations."""
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            options, errors = validate_schedule(user_input)
-            if not errors:
-                self._options |= options
-                return await self.async_step_equipment()
-        return self.async_show_form(
-            step_id="schedule",
-            data_schema=schedule_schema(user_input or self._options),
-            errors=errors,
-        )
-
-    async def async_step_equipment(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Edit the equipment entities."""
-        if user_input is not None:
-            self._options |= normalise_equipment(user_input)
-            return await self.async_step_operators()
-        return self.async_show_form(
-            step_id="equipment", data_schema=equipment_schema(self._options)
-        )
-
-    async def async_step_operators(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Edit who may look, then save."""
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            operators, error = await validate_operators(self.hass, user_input)
-            if error:
-                errors[CONF_OPERATORS] = error
-            else:
-                self._options[CONF_OPERATORS] = operators
-                self._options[CONF_AUDIT_RETENTION_MONTHS] = retention_months(user_input)
-                # The audit log records who changed what; only this request knows who.
-                if self.config_entry.state is ConfigEntryState.LOADED:
-                    self.config_entry.runtime_data.options_changed_by = requesting_user_id()
-                return self.async_create_entry(data=self._options)
-        return self.async_show_form(
-            step_id="operators",
-            data_schema=await operators_schema(self.hass, user_input or self._options),
-            errors=errors,
-        )
+    async def _async_options_done(self) -> ConfigFlowResult:
+        """Save the edited options; the audit log records who changed what."""
+        # Only this request knows who the user is; the runtime logs the change with it.
+        if self.config_entry.state is ConfigEntryState.LOADED:
+            self.config_entry.runtime_data.options_changed_by = requesting_user_id()
+        return self.async_create_entry(data=self._options)
