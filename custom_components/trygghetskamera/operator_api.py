@@ -22,8 +22,9 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
+from .audit_trail import async_get_trail
 from .const import CONF_BED_ENTITY, DOMAIN
-from .gate import LIVE_SESSIONS, GateRefusal, signed_stream_path
+from .gate import LIVE_SESSIONS, GateRefusal, LiveSession, signed_stream_path
 from .runtime import HomeRuntime
 from .supervision import Outcome, Purpose
 
@@ -236,7 +237,7 @@ class SessionStreamView(HomeAssistantView):
 
 
 async def _log_stream_refusal(
-    hass: HomeAssistant, live: Any, user: User | None, reason: str
+    hass: HomeAssistant, live: LiveSession | None, user: User | None, reason: str
 ) -> None:
     runtime = _runtime(hass, live.entry_id) if live is not None else None
     user_id = user.id if user else None
@@ -244,8 +245,6 @@ async def _log_stream_refusal(
         runtime.audit("stream_denied", user_id, reason=reason, session_id=live.session_id)
         await runtime.async_flush_audit()
         return
-    from .audit_trail import async_get_trail
-
     if (trail := async_get_trail(hass)) is not None:
         await trail.async_append(
             "stream_denied",

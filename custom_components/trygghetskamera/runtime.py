@@ -97,7 +97,6 @@ class HomeRuntime:
         self.tz = dt_util.get_default_time_zone()
         self.config = home_config(dict(entry.options))
         self.device_id = device_id
-        self.faults: frozenset[str] = frozenset()
         self._last_signature: str | None = None
         self._options = dict(entry.options)
         # Set by the options flow just before it saves: who is changing the options.
@@ -132,6 +131,11 @@ class HomeRuntime:
         """The core state machine (available once started)."""
         assert self._supervisor is not None
         return self._supervisor
+
+    @property
+    def faults(self) -> frozenset[str]:
+        """The equipment faults standing now (the core keeps them, across restarts too)."""
+        return self.supervisor.faults
 
     @property
     def operators(self) -> list[str]:
@@ -174,7 +178,6 @@ class HomeRuntime:
                 operators=self.operators,
             )
         faults = self._supervisor.faults
-        self.faults = faults
         self._privacy_fault = "privacy" in faults
         self._equipment_faults = faults - {"privacy"}
 
@@ -250,8 +253,7 @@ class HomeRuntime:
         faults = self._equipment_faults | ({"privacy"} if self._privacy_fault else set())
         if faults == self.faults:
             return
-        self.faults = frozenset(faults)
-        await self._async_commit(self.supervisor.set_faults(self.now(), self.faults))
+        await self._async_commit(self.supervisor.set_faults(self.now(), frozenset(faults)))
 
     async def async_start_session(
         self, session_id: str, user_id: str, purpose: Purpose = Purpose.SUPERVISION
