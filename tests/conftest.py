@@ -1,9 +1,12 @@
 """Shared fixtures: real H.264 media made by the tests, real users, a configured home."""
 
+from collections.abc import Awaitable, Callable
 import itertools
 from pathlib import Path
 from typing import Any
 
+from homeassistant.auth.models import User
+from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -105,3 +108,35 @@ def clean_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     work.mkdir()
     monkeypatch.chdir(work)
     return work
+
+
+CLIENT_ID = "https://nattpatrull.example/"
+
+
+class Person:
+    """A real Home Assistant user with a login (refresh and access token)."""
+
+    def __init__(self, user: User, token: str) -> None:
+        self.user = user
+        self.token = token
+
+
+@pytest.fixture
+async def make_person(
+    hass: HomeAssistant, hass_owner_user: User
+) -> Callable[..., Awaitable[Person]]:
+    """Staff with their own logins (the owner exists first, so nobody else becomes it)."""
+
+    async def make(name: str, *, admin: bool = False) -> Person:
+        group = "system-admin" if admin else "system-users"
+        user = await hass.auth.async_create_user(name, group_ids=[group])
+        refresh = await hass.auth.async_create_refresh_token(user, CLIENT_ID)
+        return Person(user, hass.auth.async_create_access_token(refresh))
+
+    return make
+
+
+@pytest.fixture
+async def operator(make_person: Callable[..., Awaitable[Person]]) -> Person:
+    """An operator of the night staff with a login."""
+    return await make_person("Nattpersonal")

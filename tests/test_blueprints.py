@@ -19,12 +19,16 @@ from homeassistant.components.blueprint import BlueprintInputs
 from homeassistant.core import Event as HassEvent, EventStateChangedData, HomeAssistant, callback
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
-from custom_components.trygghetskamera.const import DOMAIN
+from custom_components.trygghetskamera.const import CONF_NAME, CONF_STREAM_URL, DOMAIN
 from custom_components.trygghetskamera.health import PROBE_LEAD
 from custom_components.trygghetskamera.supervision import Outcome
 
+from .conftest import home_options
 from .test_health import PLUG, faults, set_up_equipment
 from .test_runtime import Home, at, new_home
 
@@ -242,24 +246,64 @@ async def test_a_camera_that_stays_broken_is_cycled_once_and_the_visit_goes_ahea
     assert offs == ["turn_off", "turn_on"]
 
 
-async def test_the_morning_summary_lists_the_night(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, night_video: Path
+# The automation's daily time trigger stays armed when the test's Home Assistant stops.
+@pytest.mark.parametrize("expected_lingering_timers", [True])
+async def test_the_morning_summary_lists_every_home_in_one_message(
+    expected_lingering_timers: bool,
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    night_video: Path,
 ) -> None:
     home = await new_home(hass, freezer, night_video, at("21:00"))
+    other = MockConfigEntry(
+        domain=DOMAIN,
+        title="Lgh 1105",
+        unique_id="lgh-1105",
+        data={CONF_NAME: "Lgh 1105", CONF_STREAM_URL: str(night_video)},
+        options=home_options([home.operator_id]),
+    )
+    other.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(other.entry_id)
     assert await async_setup_component(hass, "persistent_notification", {})
-    await use_blueprint(hass, "night_summary.yaml", {"notify": notify_action("night")})
+    await use_blueprint(
+        hass, "night_summary.yaml", {"send_at": "07:30:00", "notify": notify_action("night")}
+    )
     await home.go(at("22:31"))
     await home.look(Outcome.OK)
     await home.go(at("01:31"))
     await home.look(Outcome.NOT_VISIBLE)
     await home.go(at("01:52"))
     await home.look(Outcome.OK)
-    # The 04:30 check is missed: a visit.
+    # The 04:30 check is missed at Lgh 1203; nobody looks at Lgh 1105 all night.
     await home.go(at("05:30"))
-    assert len(home.night_reports) == 1
-    shown = notifications(hass)["night"]
-    assert shown.startswith("Night 2026-01-15: Lgh 1203 | ")
-    assert "3 checks, 2 done digitally" in shown
-    assert "1 follow-ups, 1 visits required (missed)" in shown
-    assert "0 because of equipment faults, 0 skipped" in shown
-    assert "1 visits still open" in shown
+    assert len(home.night_reports) == 2
+    assert "night" not in notifications(hass)  # not before the chosen time
+    await home.go(at("07:30"))
+    title, message = notifications(hass)["night"].split(" | ")
+    assert title == "Night 2026-01-15: 2 homes, 4 visits required"
+    assert message.splitlines() == [
+        "Lgh 1105: 3 checks, 0 done digitally, 0 follow-ups, 3 visits required (missed, missed,"
+        " missed), 0 because of equipment faults, 0 skipped, 3 visits still open",
+        "Lgh 1203: 3 checks, 2 done digitally, 1 follow-ups, 1 visits required (missed),"
+        " 0 because of equipment faults, 0 skipped, 1 visits still open",
+    ]
+
+
+# The automation's daily time trigger stays armed when the test's Home Assistant stops.
+@pytest.mark.parametrize("expected_lingering_timers", [True])
+async def test_the_morning_summary_names_a_home_without_a_report(
+    expected_lingering_timers: bool,
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    night_video: Path,
+) -> None:
+    # Added at 06:00, after the night's last check: it has no report for that night.
+    home = await new_home(hass, freezer, night_video, at("06:00"))
+    assert await async_setup_component(hass, "persistent_notification", {})
+    await use_blueprint(
+        hass, "night_summary.yaml", {"send_at": "07:30:00", "notify": notify_action("night")}
+    )
+    await home.go(at("07:30"))
+    title, message = notifications(hass)["night"].split(" | ")
+    assert title == "Night 2026-01-15: 1 homes, 0 visits required"
+    assert message.strip() == "No report: Lgh 1203"

@@ -40,6 +40,7 @@ from custom_components.trygghetskamera.const import (
 )
 from custom_components.trygghetskamera.runtime import HomeRuntime
 from custom_components.trygghetskamera.supervision import Outcome, Refusal
+from custom_components.trygghetskamera.watchdog import WATCHDOG
 
 from .conftest import home_options, make_home_entry
 
@@ -102,6 +103,8 @@ class Home:
     def _on_state_changed(self, event: HassEvent) -> None:
         old, new = event.data["old_state"], event.data["new_state"]
         if event.data["entity_id"] != self._event_entity_id or new is None:
+            return
+        if new.state == STATE_UNAVAILABLE:  # unloaded (disabled, or Home Assistant stopping)
             return
         # Set up (again), the entity writes its first or restored state: not a firing.
         if old is None or old.state == STATE_UNAVAILABLE:
@@ -179,12 +182,18 @@ class Home:
         return datetime.now(UTC)
 
     async def restart(self, down_until: datetime) -> None:
-        """Unload the home, let time pass while it is down, set it up again from its Store."""
+        """Home Assistant is down: the home is unloaded and the integration's watchdog stops.
+
+        Time passes; then the home is set up again from its Store and the watchdog restarts.
+        """
+        watchdog = self.hass.data[WATCHDOG]
         assert await self.hass.config_entries.async_unload(self.entry.entry_id)
+        watchdog.async_stop()
         await self.hass.async_block_till_done()
         assert self.entry.state is ConfigEntryState.NOT_LOADED
         await self.go(down_until)
         assert await self.hass.config_entries.async_setup(self.entry.entry_id)
+        watchdog.async_start()
         await self.hass.async_block_till_done()
 
     def visit_data(self) -> list[dict[str, Any]]:

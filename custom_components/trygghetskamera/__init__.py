@@ -1,18 +1,32 @@
 """Trygghetskamera: consent-gated digital night supervision for Home Assistant."""
 
+from datetime import datetime
+import logging
+
+from homeassistant.components import persistent_notification
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
-from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    issue_registry as ir,
+)
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.helpers.typing import ConfigType
+from homeassistant.util import dt as dt_util
 
-from .audit_trail import async_setup_audit
+from .audit_trail import acting_user_id, async_setup_audit
 from .const import DOMAIN, EVENT_HOME_REMOVED
 from .entity import home_device_info
 from .health import async_delete_repairs
+from .mqtt_publish import MqttPublisher, async_forget_home
 from .operator_api import async_setup_operator_api
 from .panel import async_setup_panel
 from .runtime import HomeRuntime, TrygghetskameraConfigEntry
 from .services import async_setup_services
+from .watchdog import async_setup_watchdog, not_running_issue_id
+
+_LOGGER = logging.getLogger(__name__)
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -31,6 +45,8 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_services(hass)
     async_setup_operator_api(hass)
     await async_setup_panel(hass)
+    # Independent of every home's own setup: a home that is not running still owes its slots.
+    async_setup_watchdog(hass)
     return True
 
 
@@ -51,6 +67,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEnt
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_stop))
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # Publishing (the `mqtt_publish` option) starts first, so that a dispatch board also hears
+    # what the catch-up below announces.
+    publisher = MqttPublisher(hass, runtime)
+    await publisher.async_start()
+    entry.async_on_unload(publisher.async_stop)
+    entry.async_on_unload(entry.add_update_listener(publisher.async_entry_updated))
     # Only now are the entities listening: what happened while Home Assistant was down (missed
     # slots, follow-ups that fell due) reaches them and the bus.
     await runtime.async_start()
@@ -63,23 +85,69 @@ async def _async_options_updated(hass: HomeAssistant, entry: TrygghetskameraConf
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEntry) -> bool:
-    """Unload a home; its state stays on disk."""
+    """Unload a home; its state stays on disk. Disabling a home is logged with who did it."""
+    if entry.disabled_by is not None and hasattr(entry, "runtime_data"):
+        runtime = entry.runtime_data
+        supervisor = runtime.supervisor
+        next_supervision = supervisor.next_supervision(runtime.now())
+        _LOGGER.warning("%s was disabled: physical visits replace its digital checks", entry.title)
+        runtime.audit(
+            "home_disabled",
+            acting_user_id(),
+            disabled_by=str(entry.disabled_by),
+            consent=supervisor.consent,
+            next_supervision=next_supervision.isoformat() if next_supervision else None,
+        )
+        await runtime.async_flush_audit()
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEntry) -> None:
-    """Announce that a home's supervision ends, then forget its state."""
+    """Announce that a home's supervision ends, log who ended it, then forget its state."""
     runtime = HomeRuntime(hass, entry, None)
     await runtime.async_restore()
+    consent = runtime.supervisor.consent
     next_supervision = runtime.supervisor.next_supervision(runtime.now())
+    when = next_supervision.isoformat() if next_supervision else None
+    runtime.audit("home_removed", acting_user_id(), consent=consent, next_supervision=when)
+    await runtime.async_flush_audit()
+    _LOGGER.warning("%s was removed: its supervision has ended", runtime.name)
     hass.bus.async_fire(
         EVENT_HOME_REMOVED,
         {
             "entry_id": entry.entry_id,
             "name": runtime.name,
-            "consent": runtime.supervisor.consent,
-            "next_supervision": next_supervision.isoformat() if next_supervision else None,
+            "consent": consent,
+            "next_supervision": when,
         },
     )
+    if consent:
+        await _async_notify_removed_with_consent(hass, runtime.name, next_supervision)
     await runtime.async_remove()
+    await async_forget_home(hass, entry)
     async_delete_repairs(hass, entry.entry_id)
+    for issue_id in (
+        not_running_issue_id(entry.entry_id),
+        f"not_commissioned_{entry.entry_id}",
+        f"state_lost_{entry.entry_id}",
+    ):
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+
+
+async def _async_notify_removed_with_consent(
+    hass: HomeAssistant, name: str, next_supervision: datetime | None
+) -> None:
+    """The resident still consents: somebody must now plan physical visits instead."""
+    key = f"component.{DOMAIN}.issues.home_removed_with_consent"
+    texts = await async_get_translations(hass, hass.config.language, "issues", [DOMAIN])
+    if f"{key}.title" not in texts:
+        texts = await async_get_translations(hass, "en", "issues", [DOMAIN])
+    when = (
+        dt_util.as_local(next_supervision).strftime("%Y-%m-%d %H:%M") if next_supervision else "—"
+    )
+    persistent_notification.async_create(
+        hass,
+        texts[f"{key}.description"].format(name=name, next_supervision=when),
+        title=texts[f"{key}.title"].format(name=name),
+        notification_id=f"{DOMAIN}_removed_{name}",
+    )

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from homeassistant.auth.models import User
 from homeassistant.components.http import KEY_HASS_USER, HomeAssistantView
+from homeassistant.components.websocket_api.connection import current_connection
 from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import (
     Event,
@@ -29,6 +30,7 @@ from homeassistant.core import (
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError, Unauthorized
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.event import async_track_time_change
+from homeassistant.helpers.http import current_request
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 import voluptuous as vol
@@ -50,6 +52,17 @@ AUDIT_FILE = f"{DOMAIN}_audit.db"
 # The daily purge runs in the quiet hour after the night's last checks.
 PURGE_TIME = {"hour": 12, "minute": 15, "second": 0}
 DAYS_PER_MONTH = 30.44
+
+
+def acting_user_id() -> str | None:
+    """The user whose HTTP request or websocket command is being handled now, if any."""
+    if (request := current_request.get()) is not None:
+        user = request.get(KEY_HASS_USER)
+        if user is not None:
+            return str(user.id)
+    if (connection := current_connection.get()) is not None:
+        return str(connection.user.id)
+    return None
 
 
 class AuditTrail:

@@ -14,9 +14,20 @@ import logging
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import (
+    CALLBACK_TYPE,
+    Event as HassEvent,
+    EventStateChangedData,
+    HassJob,
+    HomeAssistant,
+    callback,
+)
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.event import (
+    async_track_point_in_utc_time,
+    async_track_state_change_event,
+)
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
@@ -28,6 +39,7 @@ from .const import (
     CONF_NAME,
     CONF_OPERATORS,
     CONF_PASSWORD,
+    CONF_POWER_ENTITY,
     CONF_SLOT_MINUTES,
     CONF_STREAM_URL,
     CONF_TIMES,
@@ -38,6 +50,7 @@ from .const import (
     DEFAULT_SLOT_MINUTES,
     DEFAULT_VIEW_SECONDS,
     DOMAIN,
+    EQUIPMENT_ENTITIES,
     EVENT_NIGHT_REPORT,
     EVENT_VISIT_CLEARED,
     EVENT_VISIT_REQUIRED,
@@ -45,7 +58,16 @@ from .const import (
 )
 from .gate import Gate
 from .health import HealthMonitor
-from .supervision import Event, EventType, HomeConfig, Outcome, Purpose, Refusal, Supervisor
+from .supervision import (
+    Check,
+    Event,
+    EventType,
+    HomeConfig,
+    Outcome,
+    Purpose,
+    Refusal,
+    Supervisor,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -64,6 +86,10 @@ ENTITY_EVENT_TYPES: tuple[EventType, ...] = (
     EventType.SKIPPED,
     EventType.NIGHT_REPORT,
 )
+
+# Shown in the repair issue of a home that is not commissioned: passed, or still missing.
+CHECK_PASSED = "✅"
+CHECK_MISSING = "❌"
 
 
 def home_config(options: dict[str, Any]) -> HomeConfig:
@@ -113,6 +139,9 @@ class HomeRuntime:
         self._audit_lock = asyncio.Lock()
         self._equipment_faults: frozenset[str] = frozenset()
         self._privacy_fault = False
+        # The camera (its URL without credentials) the home was commissioned with.
+        self._camera: str | None = None
+        self._unsub_equipment: CALLBACK_TYPE | None = None
         self.gate = Gate(hass, self)
         self.health = HealthMonitor(hass, self)
         self._timer_job = HassJob(
@@ -138,6 +167,11 @@ class HomeRuntime:
         return self.supervisor.faults
 
     @property
+    def commissioning_missing(self) -> list[str]:
+        """The commissioning checks still to pass (`camera_probe`, `equipment`, `session`)."""
+        return [str(check) for check in self.supervisor.commissioning_missing]
+
+    @property
     def operators(self) -> list[str]:
         """The ids of the users who may look."""
         return list(self.entry.options.get(CONF_OPERATORS, []))
@@ -149,6 +183,7 @@ class HomeRuntime:
         self.tz = dt_util.get_default_time_zone()
         stored = await self._store.async_load()
         self._supervisor = None
+        self._camera = (stored or {}).get("camera")
         if stored and "supervisor" in stored:
             try:
                 # Restored under the schedule it was saved with, so that the downtime is caught
@@ -188,15 +223,23 @@ class HomeRuntime:
         if self.supervisor.config != self.config:
             events += self.supervisor.set_config(now, self.config)
         events += self.supervisor.advance(now)
+        camera = self.entry.unique_id
+        if self._camera is not None and camera != self._camera:
+            # Another camera (reconfigured): the home is commissioned anew, with the staff.
+            events += self.supervisor.set_commissioned(now, False)
+        self._camera = camera
         await self._async_commit(events)
         await self.gate.async_restore_privacy()
         await self.health.async_start()
+        self._track_equipment()
+        await self._async_check_equipment()
 
     async def async_shutdown(self) -> None:
         """Stop waking up and end any live look; the state on disk is already current."""
         if self._unsub_timer is not None:
             self._unsub_timer()
             self._unsub_timer = None
+        self._untrack_equipment()
         self.health.async_stop()
         await self.gate.async_shutdown()
         await self.async_flush_audit()
@@ -219,6 +262,8 @@ class HomeRuntime:
             self.audit("options_changed", self.options_changed_by, changes=changes)
         self._options, self.options_changed_by = new, None
         await self.health.async_options_updated()
+        self._track_equipment()
+        await self._async_check_equipment()
         config = home_config(new)
         if config == self.config:
             await self._async_commit([])
@@ -259,6 +304,14 @@ class HomeRuntime:
         self, session_id: str, user_id: str, purpose: Purpose = Purpose.SUPERVISION
     ) -> Refusal | None:
         """Ask the core for a look; None means granted (and the session is now running)."""
+        if (
+            purpose is Purpose.COMMISSIONING
+            and self.supervisor.consent
+            and Check.CAMERA_PROBE in self.supervisor.commissioning_missing
+        ):
+            # The installer's look begins with the camera test it still lacks; a failed test
+            # is a camera fault, and the look is refused for it.
+            await self.async_probe_camera(user_id)
         now = self.now()
         refusal = self.supervisor.start_session(now, session_id, user_id, purpose)
         # Deliver what the decision caused (and any overdue timer) at once, granted or not.
@@ -295,7 +348,79 @@ class HomeRuntime:
         self.audit("camera_probe", user_id, ok=result.ok, reason=result.reason, ms=result.ms)
         await self.async_flush_audit()
         await self.health.async_camera_probed(result)
+        if result.ok:
+            await self._async_pass_check(Check.CAMERA_PROBE, user_id)
         return result
+
+    # --- commissioning ----------------------------------------------------------------------
+
+    async def _async_pass_check(self, check: Check, user_id: str | None) -> None:
+        if check in self.supervisor.commissioning_missing:
+            await self._async_commit(self.supervisor.pass_check(self.now(), check, user_id))
+
+    def _equipment_entities(self) -> list[str]:
+        return [
+            entity_id for key in EQUIPMENT_ENTITIES if (entity_id := self.entry.options.get(key))
+        ]
+
+    @callback
+    def _track_equipment(self) -> None:
+        """Watch the equipment's states until each has shown a valid one (then no more)."""
+        self._untrack_equipment()
+        if Check.EQUIPMENT not in self.supervisor.commissioning_missing:
+            return
+        if entities := self._equipment_entities():
+            self._unsub_equipment = async_track_state_change_event(
+                self.hass, entities, self._on_equipment_state
+            )
+
+    @callback
+    def _untrack_equipment(self) -> None:
+        if self._unsub_equipment is not None:
+            self._unsub_equipment()
+            self._unsub_equipment = None
+
+    async def _on_equipment_state(self, _event: HassEvent[EventStateChangedData]) -> None:
+        await self._async_check_equipment()
+
+    def _equipment_valid(self) -> bool:
+        """Every configured equipment entity reports a real state (a number for the power)."""
+        for key in EQUIPMENT_ENTITIES:
+            if not (entity_id := self.entry.options.get(key)):
+                continue
+            state = self.hass.states.get(entity_id)
+            if state is None or state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
+                return False
+            if key == CONF_POWER_ENTITY:
+                try:
+                    float(state.state)
+                except ValueError:
+                    return False
+        return True
+
+    async def _async_check_equipment(self) -> None:
+        if Check.EQUIPMENT in self.supervisor.commissioning_missing and self._equipment_valid():
+            self._untrack_equipment()
+            await self._async_pass_check(Check.EQUIPMENT, None)
+
+    @callback
+    def _sync_commissioning_issue(self) -> None:
+        """A repair issue lists what commissioning still lacks, until nothing does."""
+        issue_id = f"not_commissioned_{self.entry.entry_id}"
+        missing = self.supervisor.commissioning_missing
+        if not missing:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="not_commissioned",
+            translation_placeholders={"name": self.name}
+            | {str(check): CHECK_MISSING if check in missing else CHECK_PASSED for check in Check},
+        )
 
     def now(self) -> datetime:
         """The current time (UTC), as Home Assistant's clock tells it."""
@@ -358,10 +483,15 @@ class HomeRuntime:
     async def _async_commit(self, events: list[Event]) -> None:
         """Persist, announce, refresh entities and arm the next wake-up."""
         await self._store.async_save(
-            {"config": _config_key(self.config), "supervisor": self.supervisor.to_dict()}
+            {
+                "config": _config_key(self.config),
+                "supervisor": self.supervisor.to_dict(),
+                "camera": self._camera,
+            }
         )
         for event in events:
             self._announce(event)
+        self._sync_commissioning_issue()
         self._arm_timer()
         for update in list(self._listeners):
             update()

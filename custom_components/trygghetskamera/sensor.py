@@ -41,7 +41,10 @@ SENSORS: tuple[HomeSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[str(status) for status in Status],
         value_fn=lambda runtime: str(runtime.supervisor.status(dt_util.utcnow())),
-        attributes_fn=lambda runtime: {"commissioned": runtime.supervisor.commissioned},
+        attributes_fn=lambda runtime: {
+            "commissioned": runtime.supervisor.commissioned,
+            "last_night_report": runtime.supervisor.last_night_report,
+        },
     ),
     HomeSensorDescription(
         key="next_supervision",
@@ -72,6 +75,8 @@ class HomeSensor(HomeEntity, SensorEntity):
     """A sensor of one home."""
 
     entity_description: HomeSensorDescription
+    # The last night report is for automations (the morning summary), not for the history.
+    _unrecorded_attributes = frozenset({"last_night_report"})
 
     @property
     def native_value(self) -> str | datetime | None:

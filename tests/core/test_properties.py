@@ -17,6 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, event as hypothesis_event, given, settings, strategies as st
 
 from custom_components.trygghetskamera.supervision import (
+    Check,
     Event,
     EventType,
     HomeConfig,
@@ -116,6 +117,7 @@ facts = st.one_of(
     st.tuples(st.just("restart"), configs()),  # options changed while Home Assistant was down
     st.tuples(st.just("config"), configs()),
     st.tuples(st.just("commissioned"), st.booleans()),
+    st.tuples(st.just("check"), st.sampled_from(list(Check))),
 )
 
 
@@ -189,6 +191,8 @@ def state_without_cursor(supervisor: Supervisor) -> dict[str, Any]:
 
 def check(supervisor: Supervisor, oracle: Oracle, now: datetime) -> None:
     """The promises that hold after every fact."""
+    # Commissioned exactly when no check is missing.
+    assert supervisor.commissioned == (supervisor.commissioning_missing == [])
     # Frames only inside an open, unresolved window, with consent, without fault.
     for session_id in (None, *oracle.sessions):
         if supervisor.may_view(now, session_id) is not None:
@@ -300,6 +304,8 @@ def apply(
             events = supervisor.set_config(now, value)
         case "commissioned":
             events = supervisor.set_commissioned(now, value)
+        case "check":
+            events = supervisor.pass_check(now, value, None)
     oracle.see(events)
     return supervisor, now
 

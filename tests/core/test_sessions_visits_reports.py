@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from custom_components.trygghetskamera.supervision import (
+    Check,
     EventType,
     HomeConfig,
     Outcome,
@@ -124,17 +125,59 @@ def test_start_session_asks_for_an_immediate_wakeup_to_hand_out_its_events() -> 
 def test_commissioning_look_allowed_outside_slots_until_commissioned() -> None:
     sup = home()
     assert not sup.commissioned
+    sup.pass_check(jan(15, 13), Check.CAMERA_PROBE, None)
+    sup.pass_check(jan(15, 13), Check.EQUIPMENT, None)
     assert sup.start_session(jan(15, 14), "c1", "installer", Purpose.COMMISSIONING) is None
     assert sup.may_view(jan(15, 14, 0, 10)) is None
     events = sup.set_outcome(jan(15, 14, 0, 20), "c1", Outcome.OK, "installer")
     assert of_type(events, EventType.COMPLETED) == []
+    [done] = of_type(events, EventType.COMMISSIONED)
+    assert done.data == {"checks": ["camera_probe", "equipment", "session"], "user_id": "installer"}
     assert sup.commissioned
     assert sup.last_supervision is None  # a test look is not a supervision
     assert sup.start_session(jan(15, 14, 5), "c2", "installer", Purpose.COMMISSIONING) is (
         Refusal.OUTSIDE_SLOT
     )
-    sup.set_commissioned(jan(15, 15), False)
+    events = sup.set_commissioned(jan(15, 15), False)
+    assert [event.type for event in events] == [EventType.COMMISSIONING_RESET]
+    assert sup.commissioning_missing == list(Check)
     assert sup.start_session(jan(15, 15), "c3", "installer", Purpose.COMMISSIONING) is None
+
+
+def test_commissioned_only_once_every_check_passed_in_any_order() -> None:
+    sup = home()
+    assert sup.commissioning_missing == [Check.CAMERA_PROBE, Check.EQUIPMENT, Check.SESSION]
+    sup.start_session(jan(15, 14), "c1", "installer", Purpose.COMMISSIONING)
+    events = sup.set_outcome(jan(15, 14, 0, 20), "c1", Outcome.OK, "installer")
+    [check] = of_type(events, EventType.COMMISSIONING_CHECK)
+    assert check.data == {"check": "session", "user_id": "installer"}
+    assert not sup.commissioned
+    assert sup.commissioning_missing == [Check.CAMERA_PROBE, Check.EQUIPMENT]
+    # A look that did not show the room well does not count.
+    sup.start_session(jan(15, 14, 5), "c2", "installer", Purpose.COMMISSIONING)
+    events = sup.set_outcome(jan(15, 14, 5, 20), "c2", Outcome.NOT_VISIBLE, "installer")
+    assert of_type(events, EventType.COMMISSIONING_CHECK) == []
+    assert sup.pass_check(jan(15, 14, 6), Check.EQUIPMENT, None)
+    assert sup.pass_check(jan(15, 14, 7), Check.EQUIPMENT, None) == []  # once
+    restored = Supervisor.from_dict(sup.to_dict(), sup.config, TZ)
+    assert restored.commissioning_missing == [Check.CAMERA_PROBE]
+    events = restored.pass_check(jan(15, 14, 8), Check.CAMERA_PROBE, None)
+    assert [event.type for event in events] == [
+        EventType.COMMISSIONING_CHECK,
+        EventType.COMMISSIONED,
+    ]
+    assert restored.commissioned
+    assert restored.commissioning_missing == []
+
+
+def test_a_state_saved_before_checks_were_kept_stays_commissioned() -> None:
+    sup = home()
+    sup.set_commissioned(jan(15, 13), True)
+    data = sup.to_dict()
+    del data["checks"]
+    restored = Supervisor.from_dict(data, sup.config, TZ)
+    assert restored.commissioned
+    assert restored.commissioning_missing == []
 
 
 def test_commissioning_needs_consent_and_working_equipment() -> None:

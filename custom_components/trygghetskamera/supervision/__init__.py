@@ -8,6 +8,7 @@
 
 from .home import CATCH_UP_NIGHTS, Supervisor
 from .model import (
+    Check,
     Event,
     EventType,
     HomeConfig,
@@ -34,6 +35,7 @@ from .state import OUTCOME_GRACE
 __all__ = [
     "CATCH_UP_NIGHTS",
     "OUTCOME_GRACE",
+    "Check",
     "Event",
     "EventType",
     "HomeConfig",

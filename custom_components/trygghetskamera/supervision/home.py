@@ -34,6 +34,7 @@ from typing import Any, NamedTuple, Self
 from zoneinfo import ZoneInfo
 
 from .model import (
+    Check,
     Event,
     EventType,
     HomeConfig,
@@ -120,6 +121,8 @@ class Supervisor:
         self._consent = consent
         self._faults: frozenset[str] = frozenset()
         self._commissioned = False
+        # Commissioning checks passed since the home was added (or its camera changed).
+        self._checks: set[Check] = set()
         self._slots: dict[str, SlotState] = {}
         self._skipped: set[date] = set()
         self._reported: set[date] = set()
@@ -150,6 +153,7 @@ class Supervisor:
             "consent": self._consent,
             "faults": sorted(self._faults),
             "commissioned": self._commissioned,
+            "checks": sorted(str(check) for check in self._checks),
             "slots": [record.to_dict() for record in self._ordered_slots()],
             "skipped": sorted(night.isoformat() for night in self._skipped),
             "reported": sorted(night.isoformat() for night in self._reported),
@@ -188,6 +192,9 @@ class Supervisor:
             home._pending_config = config
         home._faults = frozenset(data["faults"])
         home._commissioned = bool(data["commissioned"])
+        # States saved before the checks were kept: a commissioned home passed them all.
+        checks = data.get("checks", list(Check) if home._commissioned else [])
+        home._checks = {Check(check) for check in checks}
         for item in data["slots"]:
             record = SlotState.from_dict(item)
             home._slots[record.slot.key] = record
@@ -468,10 +475,21 @@ class Supervisor:
         )
         return events
 
-    def set_commissioned(self, now: datetime, commissioned: bool) -> list[Event]:
-        """Mark the home commissioned, or not (e.g. after its stream was reconfigured)."""
+    def pass_check(self, now: datetime, check: Check, user_id: str | None) -> list[Event]:
+        """A commissioning check passed; the last one to pass makes the home commissioned."""
         now = _utc(now)
         events = self._drain() + self._advance(now)
+        return events + self._pass_check(now, check, user_id)
+
+    def set_commissioned(self, now: datetime, commissioned: bool) -> list[Event]:
+        """Mark the home commissioned, or not (its camera changed: every check again)."""
+        now = _utc(now)
+        events = self._drain() + self._advance(now)
+        if commissioned:
+            self._checks = set(Check)
+        elif self._checks or self._commissioned:
+            self._checks = set()
+            events.append(Event(EventType.COMMISSIONING_RESET, now, None, {}))
         self._commissioned = commissioned
         return events
 
@@ -609,6 +627,13 @@ class Supervisor:
     def faults(self) -> frozenset[str]:
         """The equipment faults present."""
         return self._faults
+
+    @property
+    def commissioning_missing(self) -> list[Check]:
+        """The checks still to pass before the home is commissioned (none once it is)."""
+        if self._commissioned:
+            return []
+        return [check for check in Check if check not in self._checks]
 
     @property
     def commissioned(self) -> bool:
@@ -822,7 +847,7 @@ class Supervisor:
         ]
         if session.purpose is Purpose.COMMISSIONING:
             if outcome is Outcome.OK:
-                self._commissioned = True
+                events += self._pass_check(at, Check.SESSION, user_id)
             elif outcome is Outcome.NEEDS_HELP:
                 events += self._raise_extra(None, at)
             return events
@@ -874,6 +899,18 @@ class Supervisor:
                 )
             case Outcome.NOT_VISIBLE:
                 events += self._raise(record, Reason.NOT_VISIBLE, at)
+        return events
+
+    def _pass_check(self, at: datetime, check: Check, user_id: str | None) -> list[Event]:
+        if self._commissioned or check in self._checks:
+            return []
+        self._checks.add(check)
+        data: dict[str, Any] = {"check": str(check), "user_id": user_id}
+        events = [Event(EventType.COMMISSIONING_CHECK, at, None, data)]
+        if self._checks == set(Check):
+            self._commissioned = True
+            checked = {"checks": [str(item) for item in Check], "user_id": user_id}
+            events.append(Event(EventType.COMMISSIONED, at, None, checked))
         return events
 
     def _raise(

@@ -65,6 +65,9 @@ class EventType(StrEnum):
     SESSION_ENDED = "session_ended"
     CONSENT_CHANGED = "consent_changed"
     SCHEDULE_CHANGED = "schedule_changed"
+    COMMISSIONING_CHECK = "commissioning_check"
+    COMMISSIONED = "commissioned"
+    COMMISSIONING_RESET = "commissioning_reset"
 
 
 class SlotResult(StrEnum):
@@ -73,6 +76,14 @@ class SlotResult(StrEnum):
     OK = "ok"
     VISIT_REQUIRED = "visit_required"
     SKIPPED = "skipped"
+
+
+class Check(StrEnum):
+    """What commissioning with the staff must have seen pass before a home is commissioned."""
+
+    CAMERA_PROBE = "camera_probe"
+    EQUIPMENT = "equipment"
+    SESSION = "session"
 
 
 class Purpose(StrEnum):

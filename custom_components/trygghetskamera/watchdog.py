@@ -1,0 +1,268 @@
+"""Homes that are not running still owe their slots: the domain-level watchdog.
+
+A home's own runtime raises its visits, but only while its config entry runs. The watchdog is set
+up once with the integration (`async_setup`), independent of every entry's setup, and reads each
+home's agreed times from its config entry, so it also covers an entry whose setup failed or that
+was disabled. At each agreed time of a home that is not running it fires
+`trygghetskamera_visit_required` (reason `fault`), keeps a repair issue open that says the home is
+not supervised digitally, and writes an audit record. Supervision ends only when the home is
+removed.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+import logging
+from zoneinfo import ZoneInfo
+
+from homeassistant.config_entries import (
+    SIGNAL_CONFIG_ENTRY_CHANGED,
+    ConfigEntry,
+    ConfigEntryChange,
+    ConfigEntryState,
+)
+from homeassistant.const import EVENT_HOMEASSISTANT_STARTED, EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import (
+    CALLBACK_TYPE,
+    CoreState,
+    Event,
+    HassJob,
+    HomeAssistant,
+    callback,
+)
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
+
+from .audit_trail import async_get_trail
+from .const import (
+    CONF_NAME,
+    CONF_SLOT_MINUTES,
+    CONF_TIMES,
+    DEFAULT_SLOT_MINUTES,
+    DOMAIN,
+    EVENT_VISIT_REQUIRED,
+)
+from .supervision import Reason, Slot, night_of, slots_for_night
+
+_LOGGER = logging.getLogger(__name__)
+
+WATCHDOG: HassKey[Watchdog] = HassKey(f"{DOMAIN}_watchdog")
+
+# A home whose entry is in one of these states runs, or is about to (its runtime then catches
+# up with whatever slot passed meanwhile as missed).
+_RUNNING = frozenset({ConfigEntryState.LOADED, ConfigEntryState.SETUP_IN_PROGRESS})
+
+
+def not_running_issue_id(entry_id: str) -> str:
+    """The id of the repair issue of a home that is not running."""
+    return f"not_running_{entry_id}"
+
+
+def next_slot(entry: ConfigEntry, tz: ZoneInfo, after: datetime) -> Slot | None:
+    """The first slot of the home that starts after `after`, from its entry's options."""
+    times = entry.options.get(CONF_TIMES) or []
+    if not times:
+        return None
+    slot_minutes = int(entry.options.get(CONF_SLOT_MINUTES, DEFAULT_SLOT_MINUTES))
+    night = night_of(after, tz)
+    for offset in (-1, 0, 1, 2):
+        for slot in slots_for_night(night + timedelta(days=offset), times, slot_minutes, tz):
+            if slot.start > after:
+                return slot
+    return None
+
+
+class Watchdog:
+    """Raises the visits of homes that are not running, at their agreed times."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """Prepare; `async_start` arms it."""
+        self.hass = hass
+        self._unsubs: list[CALLBACK_TYPE] = []
+        self._unsub_timer: CALLBACK_TYPE | None = None
+        self._rearm_pending = False
+        # Slots up to this moment are taken care of; the timer looks for later ones.
+        self._since = dt_util.utcnow()
+        self._job = HassJob(self._on_time, "trygghetskamera watchdog", cancel_on_shutdown=True)
+
+    @callback
+    def async_start(self) -> None:
+        """Follow the config entries and arm the timer."""
+        self._unsubs.append(
+            async_dispatcher_connect(self.hass, SIGNAL_CONFIG_ENTRY_CHANGED, self._on_entry)
+        )
+        # Listened to once, and never removed: each one ends when its event comes.
+        self.hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, self._on_stop)
+        if self.hass.state is CoreState.running:
+            self._sync_issues()
+        else:
+            self.hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STARTED, self._on_started)
+        self._arm()
+
+    @callback
+    def async_stop(self) -> None:
+        """Stop watching."""
+        for unsub in self._unsubs:
+            unsub()
+        self._unsubs.clear()
+        if self._unsub_timer is not None:
+            self._unsub_timer()
+            self._unsub_timer = None
+
+    # --- which homes are not running -----------------------------------------------------
+
+    def _entries(self) -> list[ConfigEntry]:
+        return self.hass.config_entries.async_entries(
+            DOMAIN, include_ignore=False, include_disabled=True
+        )
+
+    def not_running(self, entry: ConfigEntry) -> bool:
+        """Whether a home owes slots that its own runtime will not raise."""
+        if entry.disabled_by is not None:
+            return True
+        if entry.state in _RUNNING:
+            return False
+        # Before Home Assistant has started, entries not yet set up are still to come.
+        return not (
+            entry.state is ConfigEntryState.NOT_LOADED and self.hass.state is not CoreState.running
+        )
+
+    # --- reacting to the entries -----------------------------------------------------------
+
+    @callback
+    def _on_entry(self, change: ConfigEntryChange, entry: ConfigEntry) -> None:
+        if entry.domain != DOMAIN:
+            return
+        if change is ConfigEntryChange.REMOVED:
+            ir.async_delete_issue(self.hass, DOMAIN, not_running_issue_id(entry.entry_id))
+        elif self.hass.state is CoreState.running:
+            self._sync_issue(entry)
+        self._schedule_rearm()
+
+    @callback
+    def _on_started(self, _event: Event) -> None:
+        if self._unsubs:
+            self._sync_issues()
+            self._arm()
+
+    @callback
+    def _on_stop(self, _event: Event) -> None:
+        self.async_stop()
+
+    @callback
+    def _sync_issues(self) -> None:
+        for entry in self._entries():
+            self._sync_issue(entry)
+
+    @callback
+    def _sync_issue(self, entry: ConfigEntry) -> None:
+        issue_id = not_running_issue_id(entry.entry_id)
+        if not self.not_running(entry):
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.CRITICAL,
+            translation_key="not_running",
+            translation_placeholders={"name": _name(entry)},
+        )
+
+    @callback
+    def _schedule_rearm(self) -> None:
+        # Many entries change at once while Home Assistant starts: arm once for all of them.
+        if not self._rearm_pending:
+            self._rearm_pending = True
+            self.hass.loop.call_soon(self._rearm_now)
+
+    @callback
+    def _rearm_now(self) -> None:
+        self._rearm_pending = False
+        if self._unsubs:
+            self._arm()
+
+    # --- the timer ---------------------------------------------------------------------------
+
+    def _due(self, entries: Iterable[ConfigEntry], after: datetime) -> datetime | None:
+        tz = dt_util.get_default_time_zone()
+        starts = [
+            slot.start
+            for entry in entries
+            if self.not_running(entry) and (slot := next_slot(entry, tz, after)) is not None
+        ]
+        return min(starts, default=None)
+
+    @callback
+    def _arm(self) -> None:
+        if self._unsub_timer is not None:
+            self._unsub_timer()
+            self._unsub_timer = None
+        self._since = dt_util.utcnow()
+        wake = self._due(self._entries(), self._since)
+        if wake is not None:
+            self._unsub_timer = async_track_point_in_utc_time(self.hass, self._job, wake)
+
+    async def _on_time(self, now: datetime) -> None:
+        self._unsub_timer = None
+        tz = dt_util.get_default_time_zone()
+        now = dt_util.utcnow()
+        for entry in self._entries():
+            if not self.not_running(entry):
+                continue
+            # Every slot that started since the timer was armed (it may fire late); each
+            # once, since the next arming looks only after now.
+            after = self._since
+            while (slot := next_slot(entry, tz, after)) is not None and slot.start <= now:
+                after = slot.start
+                await self._async_raise(entry, slot)
+        self._arm()
+
+    async def _async_raise(self, entry: ConfigEntry, slot: Slot) -> None:
+        name = _name(entry)
+        device = dr.async_get(self.hass).async_get_device_by_identifier(
+            (DOMAIN, entry.entry_id), entry.entry_id
+        )
+        _LOGGER.warning("%s is not running: a physical visit replaces the %s check", name, slot.key)
+        self._sync_issue(entry)
+        self.hass.bus.async_fire(
+            EVENT_VISIT_REQUIRED,
+            {
+                "entry_id": entry.entry_id,
+                "device_id": device.id if device is not None else None,
+                "name": name,
+                "reason": str(Reason.FAULT),
+                "urgent": False,
+                "slot": slot.key,
+            },
+        )
+        if (trail := async_get_trail(self.hass)) is not None:
+            await trail.async_append(
+                "not_running",
+                at=dt_util.utcnow(),
+                entry_id=entry.entry_id,
+                home=name,
+                user_id=None,
+                data={
+                    "slot": slot.key,
+                    "reason": str(Reason.FAULT),
+                    "state": str(entry.state),
+                    "disabled_by": None if entry.disabled_by is None else str(entry.disabled_by),
+                },
+            )
+
+
+def _name(entry: ConfigEntry) -> str:
+    return str(entry.data.get(CONF_NAME, entry.title))
+
+
+@callback
+def async_setup_watchdog(hass: HomeAssistant) -> Watchdog:
+    """Set up the one watchdog of the integration."""
+    watchdog = Watchdog(hass)
+    hass.data[WATCHDOG] = watchdog
+    watchdog.async_start()
+    return watchdog

@@ -1,0 +1,233 @@
+"""Commissioning with the staff: camera test, equipment states and a commissioning look.
+
+A new home (or one whose camera was changed) is not commissioned until all three have passed.
+Everything runs through the real harness: config entries, entity states, the operator websocket
+API, PyAV probing the generated video, repair issues and the audit log.
+"""
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
+
+from custom_components.trygghetskamera.audit_trail import AUDIT_TRAIL
+from custom_components.trygghetskamera.const import (
+    CONF_BED_ENTITY,
+    CONF_PLUG_ENTITY,
+    CONF_POWER_ENTITY,
+    CONF_STREAM_URL,
+    DOMAIN,
+)
+
+from .conftest import Person, make_home_entry
+from .test_gate import ws_call
+from .test_runtime import at
+
+PLUG, POWER, BED = "switch.lgh_1203_plug", "sensor.lgh_1203_power", "binary_sensor.lgh_1203_bed"
+
+
+@pytest.fixture(autouse=True)
+async def afternoon(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    """15:00 in Stockholm, before any login is made (tokens carry the time they were made)."""
+    await hass.config.async_set_time_zone("Europe/Stockholm")
+    freezer.move_to(at("15:00"))
+
+
+async def add_new_home(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, video: Path, operators: list[str]
+) -> MockConfigEntry:
+    """A home added at 15:00 with its agreed time at 22:30 and a plug, meter and bed sensor."""
+    entry = make_home_entry(
+        str(video),
+        operators,
+        **{CONF_PLUG_ENTITY: PLUG, CONF_POWER_ENTITY: POWER, CONF_BED_ENTITY: BED},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+def missing(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, str] | None:
+    """What the repair issue shows as passed (✅) or missing (❌); None without an issue."""
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"not_commissioned_{entry.entry_id}")
+    if issue is None:
+        return None
+    assert issue.translation_key == "not_commissioned"
+    placeholders = dict(issue.translation_placeholders or {})
+    assert placeholders.pop("name") == "Lgh 1203"
+    return placeholders
+
+
+def commissioned(hass: HomeAssistant) -> bool:
+    return hass.states.get("sensor.lgh_1203_status").attributes["commissioned"]
+
+
+async def audit(hass: HomeAssistant, entry_id: str) -> list[Any]:
+    log = hass.data[AUDIT_TRAIL].log
+    return await hass.async_add_executor_job(lambda: log.query(entry_id=entry_id))
+
+
+async def start(ws: Any, entry: MockConfigEntry) -> dict[str, Any]:
+    return await ws_call(
+        ws,
+        {"type": f"{DOMAIN}/session/start", "entry_id": entry.entry_id, "purpose": "commissioning"},
+    )
+
+
+async def test_commissioning_needs_camera_equipment_and_a_look_with_the_staff(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    night_video: Path,
+    operator: Person,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    hass.states.async_set(PLUG, "unavailable")
+    hass.states.async_set(POWER, "unknown")
+    hass.states.async_set(BED, "on", {"device_class": "occupancy"})
+    entry = await add_new_home(hass, freezer, night_video, [operator.user.id])
+    assert commissioned(hass) is False
+    assert missing(hass, entry) == {"camera_probe": "❌", "equipment": "❌", "session": "❌"}
+    ws = await hass_ws_client(hass, operator.token)
+    [listed] = (await ws_call(ws, {"type": f"{DOMAIN}/homes"}))["result"]
+    assert listed["commissioned"] is False
+
+    # The plug comes on and its meter reports: every equipment entity has a valid state.
+    hass.states.async_set(PLUG, "on")
+    await hass.async_block_till_done()
+    assert missing(hass, entry) == {"camera_probe": "❌", "equipment": "❌", "session": "❌"}
+    hass.states.async_set(POWER, "4.2", {"unit_of_measurement": "W"})
+    await hass.async_block_till_done()
+    assert missing(hass, entry) == {"camera_probe": "❌", "equipment": "✅", "session": "❌"}
+
+    # Outside any slot, the operator starts the commissioning look; it begins with a camera test.
+    started = await start(ws, entry)
+    assert started["success"], started
+    assert missing(hass, entry) == {"camera_probe": "✅", "equipment": "✅", "session": "❌"}
+    assert hass.states.get("sensor.lgh_1203_status").state == "viewing"
+    done = await ws_call(
+        ws,
+        {
+            "type": f"{DOMAIN}/session/outcome",
+            "session_id": started["result"]["session_id"],
+            "outcome": "ok",
+        },
+    )
+    assert done["success"], done
+    await hass.async_block_till_done()
+
+    assert commissioned(hass) is True
+    assert missing(hass, entry) is None
+    # A commissioning look is not a supervision: nothing is counted as a check.
+    assert hass.states.get("sensor.lgh_1203_last_supervision").state == "unknown"
+    records = await audit(hass, entry.entry_id)
+    kinds = [record.kind for record in records]
+    assert kinds.count("commissioning_check") == 3
+    [record] = [record for record in records if record.kind == "commissioned"]
+    assert record.user_id == operator.user.id
+    assert record.data["checks"] == ["camera_probe", "equipment", "session"]
+    [look] = [record for record in records if record.kind == "session_started"]
+    assert look.data["purpose"] == "commissioning"
+    assert look.user_id == operator.user.id
+
+    # Once commissioned, no more looks outside the slots.
+    refused = await start(ws, entry)
+    assert refused["error"]["code"] == "outside_slot"
+
+
+async def test_commissioning_look_refused_without_consent_and_for_others(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    night_video: Path,
+    operator: Person,
+    make_person: Callable[..., Awaitable[Person]],
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    for entity_id, state in ((PLUG, "on"), (POWER, "5.0"), (BED, "off")):
+        hass.states.async_set(entity_id, state)
+    entry = await add_new_home(hass, freezer, night_video, [operator.user.id])
+    admin = await make_person("Systemadministratör", admin=True)
+
+    admin_ws = await hass_ws_client(hass, admin.token)
+    assert (await start(admin_ws, entry))["error"]["code"] == "not_operator"
+
+    await hass.services.async_call(
+        "switch", "turn_off", {"entity_id": "switch.lgh_1203_consent"}, blocking=True
+    )
+    ws = await hass_ws_client(hass, operator.token)
+    assert (await start(ws, entry))["error"]["code"] == "no_consent"
+    await hass.async_block_till_done()
+
+    # Neither refusal touched the camera: without consent not even a test of it is run.
+    records = await audit(hass, entry.entry_id)
+    assert "camera_probe" not in [record.kind for record in records]
+    assert missing(hass, entry) == {"camera_probe": "❌", "equipment": "✅", "session": "❌"}
+    assert commissioned(hass) is False
+
+
+async def test_another_camera_must_be_commissioned_again(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    night_video: Path,
+    black_video: Path,
+    operator: Person,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    for entity_id, state in ((PLUG, "on"), (POWER, "5.0"), (BED, "off")):
+        hass.states.async_set(entity_id, state)
+    entry = await add_new_home(hass, freezer, night_video, [operator.user.id])
+    ws = await hass_ws_client(hass, operator.token)
+    started = await start(ws, entry)
+    await ws_call(
+        ws,
+        {
+            "type": f"{DOMAIN}/session/outcome",
+            "session_id": started["result"]["session_id"],
+            "outcome": "ok",
+        },
+    )
+    await hass.async_block_till_done()
+    assert commissioned(hass) is True
+
+    # The technician points the home at another camera (the reconfigure flow tries it first).
+    flow = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {CONF_STREAM_URL: str(black_video)}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+
+    assert commissioned(hass) is False
+    assert missing(hass, entry) == {"camera_probe": "❌", "equipment": "✅", "session": "❌"}
+    assert "commissioning_reset" in [record.kind for record in await audit(hass, entry.entry_id)]
+    # The new camera shows only black: its test fails, the look is refused as a fault.
+    ws = await hass_ws_client(hass, operator.token)
+    assert (await start(ws, entry))["error"]["code"] == "fault"
+    assert hass.states.get("binary_sensor.lgh_1203_equipment").attributes["faults"] == ["camera"]
+    assert missing(hass, entry) == {"camera_probe": "❌", "equipment": "✅", "session": "❌"}
+
+
+async def test_slots_run_as_usual_before_commissioning(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    night_video: Path,
+    operator: Person,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    for entity_id, state in ((PLUG, "on"), (POWER, "5.0"), (BED, "off")):
+        hass.states.async_set(entity_id, state)
+    entry = await add_new_home(hass, freezer, night_video, [operator.user.id])
+    ws = await hass_ws_client(hass, operator.token)  # logged in before the token ages
+    freezer.move_to(at("22:31"))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.lgh_1203_status").state == "due"
+    started = await ws_call(ws, {"type": f"{DOMAIN}/session/start", "entry_id": entry.entry_id})
+    assert started["success"], started
+    assert commissioned(hass) is False
