@@ -32,6 +32,7 @@ async def async_get_config_entry_diagnostics(
             "status": str(supervisor.status(now)),
             "consent": supervisor.consent,
             "commissioned": supervisor.commissioned,
+            "commissioning_missing": runtime.commissioning_missing,
             "faults": sorted(supervisor.faults),
             "visit_required": supervisor.visit_required,
             "open_visits": len(supervisor.open_visits),
