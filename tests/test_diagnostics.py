@@ -98,7 +98,7 @@ async def test_diagnostics_show_the_state_of_the_night(
         "status": "visit_required",
         "consent": True,
         "commissioned": False,
-        "commissioning_missing": ["camera_probe", "session"],
+        "commissioning_missing": ["session"],  # the camera passed its pre-slot test
         "faults": ["plug"],
         "visit_required": True,
         "open_visits": 1,
