@@ -40,9 +40,20 @@ async def afternoon(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None
 
 
 async def add_new_home(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, video: Path, operators: list[str]
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    video: Path,
+    operators: list[str],
+    *,
+    equipment: bool = False,
 ) -> MockConfigEntry:
-    """A home added at 15:00 with its agreed time at 22:30 and a plug, meter and bed sensor."""
+    """A home added at 15:00 with its agreed time at 22:30 and a plug, meter and bed sensor.
+
+    With `equipment`, the three report valid states from the start.
+    """
+    if equipment:
+        for entity_id, state in ((PLUG, "on"), (POWER, "5.0"), (BED, "off")):
+            hass.states.async_set(entity_id, state)
     entry = make_home_entry(
         str(video),
         operators,
@@ -81,6 +92,18 @@ async def start(ws: Any, entry: MockConfigEntry) -> dict[str, Any]:
     )
 
 
+async def outcome(ws: Any, started: dict[str, Any], outcome: str) -> None:
+    done = await ws_call(
+        ws,
+        {
+            "type": f"{DOMAIN}/session/outcome",
+            "session_id": started["result"]["session_id"],
+            "outcome": outcome,
+        },
+    )
+    assert done["success"], done
+
+
 async def test_commissioning_needs_camera_equipment_and_a_look_with_the_staff(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
@@ -111,15 +134,7 @@ async def test_commissioning_needs_camera_equipment_and_a_look_with_the_staff(
     assert started["success"], started
     assert missing(hass, entry) == {"camera_probe": "✅", "equipment": "✅", "session": "❌"}
     assert hass.states.get("sensor.lgh_1203_status").state == "viewing"
-    done = await ws_call(
-        ws,
-        {
-            "type": f"{DOMAIN}/session/outcome",
-            "session_id": started["result"]["session_id"],
-            "outcome": "ok",
-        },
-    )
-    assert done["success"], done
+    await outcome(ws, started, "ok")
     await hass.async_block_till_done()
 
     assert commissioned(hass) is True
@@ -149,9 +164,7 @@ async def test_commissioning_look_refused_without_consent_and_for_others(
     make_person: Callable[..., Awaitable[Person]],
     hass_ws_client: WebSocketGenerator,
 ) -> None:
-    for entity_id, state in ((PLUG, "on"), (POWER, "5.0"), (BED, "off")):
-        hass.states.async_set(entity_id, state)
-    entry = await add_new_home(hass, freezer, night_video, [operator.user.id])
+    entry = await add_new_home(hass, freezer, night_video, [operator.user.id], equipment=True)
     admin = await make_person("Systemadministratör", admin=True)
 
     admin_ws = await hass_ws_client(hass, admin.token)
@@ -179,19 +192,9 @@ async def test_another_camera_must_be_commissioned_again(
     operator: Person,
     hass_ws_client: WebSocketGenerator,
 ) -> None:
-    for entity_id, state in ((PLUG, "on"), (POWER, "5.0"), (BED, "off")):
-        hass.states.async_set(entity_id, state)
-    entry = await add_new_home(hass, freezer, night_video, [operator.user.id])
+    entry = await add_new_home(hass, freezer, night_video, [operator.user.id], equipment=True)
     ws = await hass_ws_client(hass, operator.token)
-    started = await start(ws, entry)
-    await ws_call(
-        ws,
-        {
-            "type": f"{DOMAIN}/session/outcome",
-            "session_id": started["result"]["session_id"],
-            "outcome": "ok",
-        },
-    )
+    await outcome(ws, await start(ws, entry), "ok")
     await hass.async_block_till_done()
     assert commissioned(hass) is True
 
@@ -220,9 +223,7 @@ async def test_slots_run_as_usual_before_commissioning(
     operator: Person,
     hass_ws_client: WebSocketGenerator,
 ) -> None:
-    for entity_id, state in ((PLUG, "on"), (POWER, "5.0"), (BED, "off")):
-        hass.states.async_set(entity_id, state)
-    entry = await add_new_home(hass, freezer, night_video, [operator.user.id])
+    entry = await add_new_home(hass, freezer, night_video, [operator.user.id], equipment=True)
     ws = await hass_ws_client(hass, operator.token)  # logged in before the token ages
     freezer.move_to(at("22:31"))
     async_fire_time_changed(hass)

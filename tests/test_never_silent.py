@@ -177,17 +177,21 @@ async def notifications(hass: HomeAssistant, ws: Any) -> list[dict[str, Any]]:
     return result["result"]
 
 
-async def test_removing_a_home_with_consent_is_announced_logged_and_notified(
+@pytest.mark.parametrize("consent", [True, False], ids=["consent_on", "consent_withdrawn"])
+async def test_removing_a_home_is_announced_logged_and_noticed_while_consent_is_on(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     night_video: Path,
     admin: Person,
     hass_client: ClientSessionGenerator,
     hass_ws_client: WebSocketGenerator,
+    consent: bool,
 ) -> None:
     client = await hass_client(admin.token)
     ws = await hass_ws_client(hass, admin.token)
     home = await new_home(hass, freezer, night_video, at("15:00"))
+    if not consent:
+        await home.runtime.async_set_consent(False, admin.user.id)
     removed = async_capture_events(hass, EVENT_HOME_REMOVED)
 
     await remove(hass, client, home.entry)
@@ -196,41 +200,25 @@ async def test_removing_a_home_with_consent_is_announced_logged_and_notified(
     assert set(event.data) == {"entry_id", "name", "consent", "next_supervision"}
     assert event.data["entry_id"] == home.entry.entry_id
     assert event.data["name"] == "Lgh 1203"
-    assert event.data["consent"] is True
+    assert event.data["consent"] is consent
     assert datetime.fromisoformat(event.data["next_supervision"]) == at("22:30")
     [record] = await records(hass, "home_removed")
     assert record.user_id == admin.user.id
     assert record.user_name == "Systemförvaltare"
-    assert record.data["consent"] is True
-    [shown] = await notifications(hass, ws)
-    assert shown["title"] == "Lgh 1203 was removed while the resident consents to supervision"
-    assert "2026-01-15 22:30" in shown["message"]
+    assert record.data["consent"] is consent
+    shown = await notifications(hass, ws)
+    if consent:
+        # Somebody must now plan physical visits: the removal leaves a notice saying so.
+        [notice] = shown
+        assert notice["title"] == "Lgh 1203 was removed while the resident consents to supervision"
+        assert "2026-01-15 22:30" in notice["message"]
+    else:
+        assert shown == []
     # Removed means removed: no watchdog visit for it any more, no notices left behind.
     visits = async_capture_events(hass, EVENT_VISIT_REQUIRED)
     await go(hass, freezer, at("23:00"))
     assert visits == []
     assert [issue for issue in ir.async_get(hass).issues.values() if issue.domain == DOMAIN] == []
-
-
-async def test_removing_a_home_after_consent_was_withdrawn_needs_no_notice(
-    hass: HomeAssistant,
-    freezer: FrozenDateTimeFactory,
-    night_video: Path,
-    admin: Person,
-    hass_client: ClientSessionGenerator,
-    hass_ws_client: WebSocketGenerator,
-) -> None:
-    client = await hass_client(admin.token)
-    ws = await hass_ws_client(hass, admin.token)
-    home = await new_home(hass, freezer, night_video, at("15:00"))
-    await home.runtime.async_set_consent(False, admin.user.id)
-    removed = async_capture_events(hass, EVENT_HOME_REMOVED)
-
-    await remove(hass, client, home.entry)
-
-    assert [event.data["consent"] for event in removed] == [False]
-    assert [record.data["consent"] for record in await records(hass, "home_removed")] == [False]
-    assert await notifications(hass, ws) == []
 
 
 # --- the night report ------------------------------------------------------------------------
