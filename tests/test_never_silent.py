@@ -6,12 +6,12 @@ issues, persistent notifications and the audit log on disk.
 """
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigEntryDisabler, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
@@ -271,3 +271,37 @@ async def test_a_skipped_night_is_reported_once_and_raises_nothing(
     assert report.data["visits_open"] == 0
     assert home.visits_required == []
     assert len(await records(hass, "night_report")) == 1
+
+
+@pytest.mark.parametrize(
+    ("night", "expected"),
+    [
+        # Clocks go forward at 02:00: the 02:30 check happens at 03:30, once.
+        (date(2026, 3, 28), ["2026-03-29T03:30:00+02:00"]),
+        # Clocks go back at 03:00: 02:30 comes twice, the check once.
+        (date(2026, 10, 24), ["2026-10-25T02:30:00+02:00"]),
+    ],
+    ids=["spring_forward", "fall_back"],
+)
+async def test_the_watchdog_keeps_an_agreed_time_on_dst_nights(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    night_video: Path,
+    operator: Person,
+    night: date,
+    expected: list[str],
+) -> None:
+    freezer.move_to(at("15:00", night))
+    entry = make_home_entry(str(night_video), [operator.user.id], **{CONF_TIMES: ["02:30"]})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_set_disabled_by(entry.entry_id, ConfigEntryDisabler.USER)
+    await hass.async_block_till_done()
+    visits = async_capture_events(hass, EVENT_VISIT_REQUIRED)
+    # Hour by hour through the night, in UTC, as the clock really runs.
+    moment = at("15:00", night).astimezone(UTC)
+    while moment < at("11:00", night).astimezone(UTC):
+        moment += timedelta(minutes=30)
+        await go(hass, freezer, moment)
+    assert [event.data["slot"] for event in visits] == expected
