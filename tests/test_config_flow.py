@@ -32,6 +32,8 @@ from custom_components.trygghetskamera.const import (
     CONF_STREAM_URL,
     CONF_TIMES,
     CONF_USERNAME,
+    CONF_VIEW_MODE,
+    CONF_VIEW_REGION,
     CONF_VIEW_SECONDS,
     DOMAIN,
 )
@@ -337,6 +339,10 @@ async def test_options_flow_edits_schedule_equipment_operators(
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_OPERATORS: [operator.id, hass_admin_user.id]}
     )
+    assert result["step_id"] == "view"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_VIEW_MODE: "full"}
+    )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert entry.options[CONF_TIMES] == ["23:00", "03:00"]
@@ -453,6 +459,8 @@ async def test_options_change_is_logged_with_the_user(
     flow = await (await client.post(url, json=SCHEDULE | {CONF_TIMES: ["23:15"]})).json()
     flow = await (await client.post(url, json={CONF_MIN_POWER_W: 1})).json()
     flow = await (await client.post(url, json={CONF_OPERATORS: [operator.id]})).json()
+    assert flow["step_id"] == "view"
+    flow = await (await client.post(url, json={CONF_VIEW_MODE: "full"})).json()
     assert flow["type"] == "create_entry"
     await hass.async_block_till_done()
 
@@ -476,5 +484,124 @@ async def test_options_of_a_home_that_is_not_running_can_be_fixed(
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_OPERATORS: [operator.id]}
     )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_VIEW_MODE: "full"}
+    )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options[CONF_TIMES] == SCHEDULE[CONF_TIMES]
+
+
+async def options_to_view_step(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, Any]:
+    """Walk the options flow through schedule, equipment and operators, unchanged."""
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(result["flow_id"], SCHEDULE)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_MIN_POWER_W: 1}
+    )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_OPERATORS: entry.options[CONF_OPERATORS]}
+    )
+    assert result["step_id"] == "view"
+    return result
+
+
+@pytest.mark.parametrize(
+    ("mode", "region", "error"),
+    [
+        ("bed_area", "", "region_required"),
+        ("bed_area", "0.3, 0.45, 0.95", "region_format"),
+        ("bed_area", "left, top, right, bottom", "region_format"),
+        ("silhouette", "0.3, 0.45, 1.2, 0.9", "region_outside"),
+        ("bed_area", "-0.1, 0.45, 0.95, 0.9", "region_outside"),
+        ("bed_area", "0.95, 0.45, 0.3, 0.9", "region_order"),
+        ("bed_area", "0.3, 0.45, 0.95, 0.5", "region_too_small"),
+        ("silhouette", "0.3, 0.45, 0.35, 0.9", "region_too_small"),
+    ],
+)
+async def test_view_step_checks_the_bed_area(
+    hass: HomeAssistant, night_video: Path, operator: User, mode: str, region: str, error: str
+) -> None:
+    """The bed area lies inside the picture, in order, at least a tenth each way."""
+    entry = make_home_entry(str(night_video), [operator.id])
+    entry.add_to_hass(hass)
+    result = await options_to_view_step(hass, entry)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_VIEW_MODE: mode, CONF_VIEW_REGION: region}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_VIEW_REGION: error}
+    # What was typed stays in the form to be corrected.
+    assert result["data_schema"]({})[CONF_VIEW_MODE] == mode
+    assert CONF_VIEW_MODE not in entry.options
+
+
+async def test_view_step_rejects_an_unknown_mode(
+    hass: HomeAssistant, night_video: Path, operator: User
+) -> None:
+    entry = make_home_entry(str(night_video), [operator.id])
+    entry.add_to_hass(hass)
+    result = await options_to_view_step(hass, entry)
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"], {CONF_VIEW_MODE: "blurred"}
+        )
+
+
+async def test_view_mode_and_bed_area_are_saved_and_logged(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_admin_user: User,
+    night_video: Path,
+    operator: User,
+) -> None:
+    """Chosen through the UI: saved as options, applied without a reload, logged with who."""
+    entry = make_home_entry(str(night_video), [operator.id])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    runtime = entry.runtime_data
+    facts: list[Any] = []
+    runtime.async_add_audit_sink(facts.append)
+    assert await async_setup_component(hass, "config", {})
+
+    client = await hass_client()
+    response = await client.post(
+        "/api/config/config_entries/options/flow", json={"handler": entry.entry_id}
+    )
+    flow = await response.json()
+    url = f"/api/config/config_entries/options/flow/{flow['flow_id']}"
+    flow = await (await client.post(url, json=SCHEDULE)).json()
+    flow = await (await client.post(url, json={CONF_MIN_POWER_W: 1})).json()
+    flow = await (await client.post(url, json={CONF_OPERATORS: [operator.id]})).json()
+    assert flow["step_id"] == "view"
+    flow = await (
+        await client.post(
+            url, json={CONF_VIEW_MODE: "bed_area", CONF_VIEW_REGION: " 0.3, 0.45, 0.95, 0.9 "}
+        )
+    ).json()
+    assert flow["type"] == "create_entry", flow
+    await hass.async_block_till_done()
+
+    assert entry.options[CONF_VIEW_MODE] == "bed_area"
+    assert entry.options[CONF_VIEW_REGION] == [0.3, 0.45, 0.95, 0.9]
+    assert entry.runtime_data is runtime  # not reloaded
+    changed = [fact for fact in facts if fact.kind == "options_changed"]
+    assert len(changed) == 1
+    assert changed[0].user_id == hass_admin_user.id
+    changes = changed[0].data["changes"]
+    assert changes[CONF_VIEW_MODE] == {"old": None, "new": "bed_area"}
+    assert changes[CONF_VIEW_REGION] == {"old": None, "new": [0.3, 0.45, 0.95, 0.9]}
+    assert CONF_TIMES not in changes
+
+    # The form shows the saved bed area back as text; clearing it with the silhouette is fine.
+    result = await options_to_view_step(hass, entry)
+    assert result["data_schema"]({})[CONF_VIEW_MODE] == "bed_area"
+    region_key = next(k for k in result["data_schema"].schema if k == CONF_VIEW_REGION)
+    assert region_key.description == {"suggested_value": "0.3, 0.45, 0.95, 0.9"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_VIEW_MODE: "silhouette", CONF_VIEW_REGION: ""}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options[CONF_VIEW_MODE] == "silhouette"
+    assert entry.options[CONF_VIEW_REGION] is None

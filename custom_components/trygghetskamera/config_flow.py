@@ -20,7 +20,7 @@ from homeassistant.helpers.http import current_request
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
-from . import media
+from . import media, mqtt_publish, view_filter
 from .const import (
     AUDIT_RETENTION_MONTHS_RANGE,
     CONF_AUDIT_RETENTION_MONTHS,
@@ -29,6 +29,7 @@ from .const import (
     CONF_FOLLOW_UP_MINUTES,
     CONF_FOLLOW_UPS,
     CONF_MIN_POWER_W,
+    CONF_MQTT_PUBLISH,
     CONF_NAME,
     CONF_OPERATORS,
     CONF_PASSWORD,
@@ -39,6 +40,8 @@ from .const import (
     CONF_STREAM_URL,
     CONF_TIMES,
     CONF_USERNAME,
+    CONF_VIEW_MODE,
+    CONF_VIEW_REGION,
     CONF_VIEW_SECONDS,
     DEFAULT_AUDIT_RETENTION_MONTHS,
     DEFAULT_FOLLOW_UP_MINUTES,
@@ -149,6 +152,9 @@ def equipment_schema(defaults: dict[str, Any]) -> vol.Schema:
             optional(CONF_CONNECTIVITY_ENTITY): _entity(
                 "binary_sensor", BinarySensorDeviceClass.CONNECTIVITY
             ),
+            vol.Required(
+                CONF_MQTT_PUBLISH, default=bool(defaults.get(CONF_MQTT_PUBLISH, False))
+            ): selector.BooleanSelector(),
         }
     )
 
@@ -181,6 +187,41 @@ async def operators_schema(hass: HomeAssistant, defaults: dict[str, Any]) -> vol
             ): _number(*AUDIT_RETENTION_MONTHS_RANGE, unit="months"),
         }
     )
+
+
+def view_schema(defaults: dict[str, Any]) -> vol.Schema:
+    """Return the form of the view step: the sensor view and the bed area as "x0, y0, x1, y1"."""
+    region = defaults.get(CONF_VIEW_REGION)
+    if not isinstance(region, str):
+        region = view_filter.format_region(region)
+    return vol.Schema(
+        {
+            vol.Required(
+                CONF_VIEW_MODE,
+                default=defaults.get(CONF_VIEW_MODE) or view_filter.DEFAULT_VIEW_MODE,
+            ): selector.SelectSelector(
+                selector.SelectSelectorConfig(
+                    options=list(view_filter.VIEW_MODES),
+                    translation_key=CONF_VIEW_MODE,
+                    mode=selector.SelectSelectorMode.LIST,
+                )
+            ),
+            vol.Optional(
+                CONF_VIEW_REGION, description={"suggested_value": region or None}
+            ): selector.TextSelector(),
+        }
+    )
+
+
+def validate_view(user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Normalise the view step's input; return ({view_mode, view_region}, errors)."""
+    mode = user_input.get(CONF_VIEW_MODE, view_filter.DEFAULT_VIEW_MODE)
+    region, error = view_filter.parse_region_text(str(user_input.get(CONF_VIEW_REGION) or ""))
+    if error is None and mode == view_filter.VIEW_BED_AREA and region is None:
+        # A bed area without a bed would show nothing at all.
+        error = view_filter.REGION_REQUIRED
+    errors = {CONF_VIEW_REGION: error} if error else {}
+    return {CONF_VIEW_MODE: mode, CONF_VIEW_REGION: region}, errors
 
 
 def validate_name(name: str) -> str | None:
@@ -291,11 +332,22 @@ class HomeOptionSteps:
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Ask for the optional plug, power meter, bed sensor, router and privacy switch."""
+        errors: dict[str, str] = {}
         if user_input is not None:
-            self._options |= normalise_equipment(user_input)
-            return await self.async_step_operators()
+            if user_input.get(CONF_MQTT_PUBLISH) and not mqtt_publish.mqtt_set_up(self.hass):
+                # Publishing goes through Home Assistant's MQTT integration: set that up first.
+                errors[CONF_MQTT_PUBLISH] = "mqtt_not_set_up"
+            else:
+                equipment = normalise_equipment(user_input)
+                if not equipment[CONF_MQTT_PUBLISH] and CONF_MQTT_PUBLISH not in self._options:
+                    # Off, as it always was (the default): not an option change to log.
+                    del equipment[CONF_MQTT_PUBLISH]
+                self._options |= equipment
+                return await self.async_step_operators()
         return self.async_show_form(
-            step_id="equipment", data_schema=equipment_schema(self._options)
+            step_id="equipment",
+            data_schema=equipment_schema(user_input or self._options),
+            errors=errors,
         )
 
     async def async_step_operators(
@@ -435,6 +487,7 @@ def normalise_equipment(user_input: dict[str, Any]) -> dict[str, Any]:
     """Turn the equipment form into options: unset entities become None."""
     options: dict[str, Any] = {key: user_input.get(key) or None for key in EQUIPMENT_ENTITIES}
     options[CONF_MIN_POWER_W] = float(user_input.get(CONF_MIN_POWER_W, DEFAULT_MIN_POWER_W))
+    options[CONF_MQTT_PUBLISH] = bool(user_input.get(CONF_MQTT_PUBLISH, False))
     return options
 
 
@@ -465,6 +518,27 @@ class TrygghetskameraOptionsFlow(HomeOptionSteps, OptionsFlow):
         return await self.async_step_schedule()
 
     async def _async_options_done(self) -> ConfigFlowResult:
+        """After the operators, what a look shows."""
+        return await self.async_step_view()
+
+    async def async_step_view(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the sensor view (full, bed area, silhouette) and the bed area."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            view, errors = validate_view(user_input)
+            if not errors:
+                # Only what changed is written, so an unchanged default is not logged as a change.
+                current_mode = self._options.get(CONF_VIEW_MODE) or view_filter.DEFAULT_VIEW_MODE
+                if view[CONF_VIEW_MODE] != current_mode:
+                    self._options[CONF_VIEW_MODE] = view[CONF_VIEW_MODE]
+                if view[CONF_VIEW_REGION] != self._options.get(CONF_VIEW_REGION):
+                    self._options[CONF_VIEW_REGION] = view[CONF_VIEW_REGION]
+                return await self._async_save()
+        return self.async_show_form(
+            step_id="view", data_schema=view_schema(user_input or self._options), errors=errors
+        )
+
+    async def _async_save(self) -> ConfigFlowResult:
         """Save the edited options; the audit log records who changed what."""
         # Only this request knows who the user is; the runtime logs the change with it.
         if self.config_entry.state is ConfigEntryState.LOADED:

@@ -6,6 +6,12 @@ patrol while a power cut does within seconds. The camera is probed (connect, dec
 judge it, keep only a small hash) a few minutes before each slot, when staff ask for it, and when
 a live look loses the stream; never on a polling timer that would keep the camera busy all night.
 Each standing fault opens a repair issue for the installer, closed when the fault clears.
+
+Homes whose equipment reaches Home Assistant over MQTT (a Zigbee2MQTT hub in each home) share one
+more thing that can fail: the broker. While Home Assistant's MQTT connection is down, those
+entities say nothing about the homes, so their facts are held as they were; once the loss has
+lasted the blip delay, every such home has a `connectivity` fault (its slots become visits) and
+one repair issue names the broker, instead of one per home. Both clear when the broker is back.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 import functools
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import (
@@ -26,7 +32,7 @@ from homeassistant.core import (
     State,
     callback,
 )
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.event import (
     async_call_later,
     async_track_point_in_utc_time,
@@ -34,6 +40,7 @@ from homeassistant.helpers.event import (
 )
 from homeassistant.helpers.start import async_at_started
 from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
 
 from . import media
 from .const import (
@@ -85,6 +92,18 @@ FROZEN_RECHECK = timedelta(minutes=2)
 
 _MISSING_STATES = (STATE_UNAVAILABLE, STATE_UNKNOWN)
 _ENTITY_OPTIONS = (CONF_PLUG_ENTITY, CONF_POWER_ENTITY, CONF_CONNECTIVITY_ENTITY, CONF_BED_ENTITY)
+# The options whose entities each entity fault is judged from (the power fault reads the plug).
+_KIND_OPTIONS: dict[str, tuple[str, ...]] = {
+    FAULT_PLUG: (CONF_PLUG_ENTITY,),
+    FAULT_POWER: (CONF_POWER_ENTITY, CONF_PLUG_ENTITY),
+    FAULT_CONNECTIVITY: (CONF_CONNECTIVITY_ENTITY,),
+    FAULT_BED_SENSOR: (CONF_BED_ENTITY,),
+}
+
+MQTT_DOMAIN: Final = "mqtt"
+# The one repair issue of a lost MQTT broker, whatever the number of homes behind it.
+BROKER_ISSUE_ID: Final = "mqtt_broker_lost"
+_BROKER_WATCH: HassKey[BrokerWatch] = HassKey(f"{DOMAIN}_broker_watch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +135,11 @@ class HealthMonitor:
         self._probe_at: datetime | None = None
         self._probed_for: datetime | None = None
         self._unsub_recheck: CALLBACK_TYPE | None = None
-        self._reported: frozenset[str] | None = None
+        # What was last reported: (all faults, the home's own faults with a repair issue each).
+        self._reported: tuple[frozenset[str], frozenset[str]] | None = None
+        # The fault kinds judged from MQTT entities, and the broker watch while there are any.
+        self._mqtt_kinds: frozenset[str] = frozenset()
+        self._watch: BrokerWatch | None = None
         self._entity_unsub: CALLBACK_TYPE | None = None
         self._start_unsub: CALLBACK_TYPE | None = None
         self._probe_job = HassJob(
@@ -140,6 +163,9 @@ class HealthMonitor:
     def async_stop(self) -> None:
         """Stop watching and cancel every timer; the faults stay as they are."""
         self._unsubscribe()
+        if self._watch is not None:
+            self._watch.async_discard(self)
+            self._watch = None
         for unsub in self._unsubs:
             unsub()
         self._unsubs.clear()
@@ -164,6 +190,7 @@ class HealthMonitor:
 
     def _subscribe(self) -> None:
         entities = [entity_id for key in _ENTITY_OPTIONS if (entity_id := self._entity(key))]
+        self._follow_broker()
         if entities:
             self._entity_unsub = async_track_state_change_event(
                 self.hass, entities, self._on_state_changed
@@ -177,6 +204,41 @@ class HealthMonitor:
             if unsub is not None:
                 unsub()
         self._entity_unsub = self._start_unsub = None
+
+    def _follow_broker(self) -> None:
+        """Join the broker watch while some of the equipment comes from the MQTT platform."""
+        registry = er.async_get(self.hass)
+
+        def from_mqtt(key: str) -> bool:
+            entity_id = self._entity(key)
+            entry = registry.async_get(entity_id) if entity_id else None
+            return entry is not None and entry.platform == MQTT_DOMAIN
+
+        self._mqtt_kinds = frozenset(
+            kind for kind, keys in _KIND_OPTIONS.items() if any(from_mqtt(key) for key in keys)
+        )
+        if self._mqtt_kinds and self._watch is None:
+            self._watch = BrokerWatch.async_get(self.hass)
+            if self._watch is not None:
+                self._watch.async_add(self)
+        elif not self._mqtt_kinds and self._watch is not None:
+            self._watch.async_discard(self)
+            self._watch = None
+
+    def _held_kinds(self) -> frozenset[str]:
+        """The fault kinds whose entities cannot be judged now: fed by MQTT, broker away."""
+        if self._watch is None or self._watch.connected():
+            return frozenset()
+        return self._mqtt_kinds
+
+    @property
+    def broker_lost(self) -> bool:
+        """The home's MQTT equipment is out of reach because the broker is lost."""
+        return self._watch is not None and self._watch.lost
+
+    async def async_broker_changed(self) -> None:
+        """The broker connection changed: judge the entities again (or hold them), report."""
+        await self._async_evaluate()
 
     async def _on_started(self, _hass: HomeAssistant) -> None:
         self._start_unsub = None
@@ -224,7 +286,12 @@ class HealthMonitor:
         """Judge every entity fact: clear the healthy, start (or keep) the debounce of the bad."""
         now = dt_util.utcnow()
         bad = self._bad_facts()
+        held = self._held_kinds()
         for kind in (FAULT_PLUG, FAULT_POWER, FAULT_CONNECTIVITY, FAULT_BED_SENSOR):
+            if kind in held:
+                # Unavailable because the broker is away, not because of the home: the fact
+                # stands or not as before, until the broker is back.
+                continue
             badness = bad.get(kind)
             if badness is None:
                 self._standing.discard(kind)
@@ -255,8 +322,8 @@ class HealthMonitor:
 
     async def _on_debounced(self, kind: str, _now: datetime) -> None:
         self._pending.pop(kind, None)
-        # Judged again: the fact may have healed in the very same instant.
-        if kind in self._bad_facts():
+        # Judged again: the fact may have healed in the very same instant, or the broker gone.
+        if kind in self._bad_facts() and kind not in self._held_kinds():
             self._standing.add(kind)
         await self._async_report()
 
@@ -330,7 +397,12 @@ class HealthMonitor:
 
     @property
     def faults(self) -> frozenset[str]:
-        """The equipment faults that stand now."""
+        """The equipment faults that stand now (a lost broker is a `connectivity` fault)."""
+        return self._own_faults | ({FAULT_CONNECTIVITY} if self.broker_lost else frozenset())
+
+    @property
+    def _own_faults(self) -> frozenset[str]:
+        """The faults of this home's own equipment: each has the home's repair issue."""
         return frozenset(self._standing | ({FAULT_CAMERA} if self._camera_fault else set()))
 
     def bed_occupied(self) -> bool | None:
@@ -341,11 +413,12 @@ class HealthMonitor:
         return state.state == STATE_ON
 
     async def _async_report(self) -> None:
-        faults = self.faults
-        if faults == self._reported:
+        faults, own = self.faults, self._own_faults
+        if (faults, own) == self._reported:
             return
-        self._reported = faults
-        self._sync_repairs(faults)
+        self._reported = (faults, own)
+        # A lost broker has its one repair issue (BrokerWatch), not one per home.
+        self._sync_repairs(own)
         await self.runtime.async_set_faults(faults)
 
     def _sync_repairs(self, faults: frozenset[str]) -> None:
@@ -376,3 +449,119 @@ def async_delete_repairs(hass: HomeAssistant, entry_id: str) -> None:
     """Close every fault repair issue of a removed home."""
     for kind in FAULT_KINDS:
         ir.async_delete_issue(hass, DOMAIN, repair_issue_id(entry_id, kind))
+
+
+class BrokerWatch:
+    """Home Assistant's MQTT connection, watched once for every home fed by MQTT entities.
+
+    A loss that lasts the blip delay stands: every home in the watch gets a `connectivity` fault
+    and one repair issue names the broker. The connection's return clears both at once.
+    """
+
+    def __init__(self, hass: HomeAssistant, mqtt: Any) -> None:
+        """Subscribe to the connection status (`mqtt` is the MQTT component's module)."""
+        self.hass = hass
+        self.monitors: set[HealthMonitor] = set()
+        self.lost = False
+        self._mqtt = mqtt
+        self._pending: CALLBACK_TYPE | None = None
+        self._job = HassJob(
+            self._on_debounced, "trygghetskamera broker loss", cancel_on_shutdown=True
+        )
+        self._unsub = mqtt.async_subscribe_connection_status(hass, self._on_connection)
+
+    @classmethod
+    @callback
+    def async_get(cls, hass: HomeAssistant) -> BrokerWatch | None:
+        """The watch of this Home Assistant (created on first use); None without MQTT at all."""
+        if (watch := hass.data.get(_BROKER_WATCH)) is not None:
+            return watch
+        try:
+            # Imported only for homes fed by MQTT: the integration loads without it.
+            from homeassistant.components import mqtt
+        except ImportError:
+            _LOGGER.warning("Equipment comes from MQTT, but the MQTT component cannot load")
+            return None
+        watch = hass.data[_BROKER_WATCH] = cls(hass, mqtt)
+        return watch
+
+    def connected(self) -> bool:
+        """Home Assistant's MQTT client is connected to the broker."""
+        try:
+            return bool(self._mqtt.is_connected(self.hass))
+        except KeyError:
+            # The MQTT integration is not (yet, or no longer) set up: no broker to speak of.
+            return False
+
+    @callback
+    def async_add(self, monitor: HealthMonitor) -> None:
+        """A home's equipment comes (partly) over MQTT."""
+        self.monitors.add(monitor)
+        self._arm_if_down()
+
+    @callback
+    def async_discard(self, monitor: HealthMonitor) -> None:
+        """A home no longer depends on MQTT (options changed, unloaded); the last one closes."""
+        self.monitors.discard(monitor)
+        if self.monitors:
+            return
+        self._cancel()
+        self.lost = False
+        ir.async_delete_issue(self.hass, DOMAIN, BROKER_ISSUE_ID)
+        self._unsub()
+        self.hass.data.pop(_BROKER_WATCH, None)
+
+    @callback
+    def _on_connection(self, connected: bool) -> None:
+        if self.hass.is_stopping:
+            # Home Assistant is stopping and closes the connection itself: nothing was lost.
+            return
+        if connected:
+            self._cancel()
+            if self.lost:
+                self.lost = False
+                ir.async_delete_issue(self.hass, DOMAIN, BROKER_ISSUE_ID)
+                _LOGGER.info("The MQTT broker is back for %d homes", len(self.monitors))
+        else:
+            self._arm_if_down()
+        self._notify()
+
+    @callback
+    def _arm_if_down(self) -> None:
+        if self.lost or self._pending is not None or self.hass.is_stopping or self.connected():
+            return
+        self._pending = async_call_later(self.hass, BLIP_DELAY, self._job)
+
+    @callback
+    def _cancel(self) -> None:
+        if self._pending is not None:
+            self._pending()
+            self._pending = None
+
+    async def _on_debounced(self, _now: datetime) -> None:
+        self._pending = None
+        if self.connected() or not self.monitors:
+            return
+        self.lost = True
+        _LOGGER.warning(
+            "The MQTT broker is out of reach: %d homes have lost their equipment",
+            len(self.monitors),
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            BROKER_ISSUE_ID,
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=BROKER_ISSUE_ID,
+            translation_placeholders={"homes": str(len(self.monitors))},
+        )
+        self._notify()
+
+    @callback
+    def _notify(self) -> None:
+        for monitor in list(self.monitors):
+            self.hass.async_create_task(
+                monitor.async_broker_changed(), "trygghetskamera broker change", eager_start=True
+            )
