@@ -1,6 +1,8 @@
 """Live looks through the gate: time to the first picture, CPU per second, concurrent looks.
 
     .venv/bin/python bench/session.py [--runs 20] [--concurrency 1 5 10 20 30]
+        [--views full bed_area silhouette] [--sizes 640x480 1280x720] [--view-concurrency 1 10]
+        [--view-camera rtsp|mjpeg-night]
 
 A real Home Assistant (pytest-homeassistant-custom-component's `async_test_home_assistant`, its
 HTTP server on a free loopback port) with homes whose slot is open now, a real RTSP camera
@@ -10,7 +12,13 @@ camera's own encoding is not counted as ours), and a real client over loopback: 
 - time from `session/start` sent to the first JPEG byte at the client (median and p90 of --runs);
 - CPU seconds per second of streaming for one look (this process: decoding, JPEG, HTTP, client);
 - for each concurrency, the frames per second each look received (lowest and median): the
-  largest concurrency where every look keeps >= 5 frames/s is what 2 cores hold.
+  largest concurrency where every look keeps >= 5 frames/s is what 2 cores hold;
+- the sensor view: for each camera size (`--sizes`, a camera of its own), each view mode
+  (`--views`; `bed_area` with the bed area 0.3, 0.45, 0.95, 0.9) and each concurrency
+  (`--view-concurrency`), frames/s per look (lowest, median) and CPU seconds per second per look.
+  `--view-camera mjpeg-night` uses an HTTP MJPEG camera showing the project's night scene (sensor
+  noise, a person who moves) instead of the RTSP test picture. `--views` with no mode leaves
+  this part out.
 """
 
 import argparse
@@ -33,9 +41,12 @@ from custom_components.trygghetskamera.const import (  # noqa: E402
     CONF_NAME,
     CONF_STREAM_URL,
     CONF_TIMES,
+    CONF_VIEW_MODE,
+    CONF_VIEW_REGION,
     CONF_VIEW_SECONDS,
     DOMAIN,
 )
+from custom_components.trygghetskamera.view_filter import VIEW_MODES  # noqa: E402
 from custom_components.trygghetskamera.runtime import STORAGE_VERSION, home_config  # noqa: E402
 from custom_components.trygghetskamera.supervision import Supervisor  # noqa: E402
 from homeassistant import loader  # noqa: E402
@@ -49,9 +60,10 @@ from pytest_homeassistant_custom_component.common import (  # noqa: E402
     async_test_home_assistant,
 )
 from tests.conftest import home_options  # noqa: E402
-from tests.media_sources import RtspServer, free_port  # noqa: E402
+from tests.media_sources import MjpegServer, RtspServer, free_port  # noqa: E402
 
 MEASURE_S = 10.0
+BED_REGION = [0.3, 0.45, 0.95, 0.9]
 
 
 async def add_home(
@@ -140,7 +152,77 @@ async def count_frames(response: aiohttp.ClientResponse, seconds: float) -> int:
     return frames
 
 
-async def bench(runs: int, concurrency: list[int], config_dir: str) -> None:
+async def measure(
+    session: aiohttp.ClientSession, base: str, token: str, batch: list[MockConfigEntry]
+) -> tuple[list[float], float]:
+    """Look at every home of `batch` at once; return frames/s per look and CPU s per s."""
+    # Each look from its own connection, as from each member of staff's phone.
+    desks = [Operator(session, base, token) for _ in batch]
+    await asyncio.gather(*(desk.connect() for desk in desks))
+    looks = await asyncio.gather(
+        *(desk.look(e.entry_id) for desk, e in zip(desks, batch, strict=True))
+    )
+    cpu_before = time.process_time()
+    wall_before = time.perf_counter()
+    counts = await asyncio.gather(*(count_frames(response, MEASURE_S) for _, response, _ in looks))
+    wall = time.perf_counter() - wall_before
+    cpu = time.process_time() - cpu_before
+    for desk, (_, response, session_id) in zip(desks, looks, strict=True):
+        await desk.finish(session_id, response)
+        assert desk.ws is not None
+        await desk.ws.close()
+    return [count / wall for count in counts], cpu / wall
+
+
+async def bench_views(
+    hass: HomeAssistant,
+    session: aiohttp.ClientSession,
+    base: str,
+    token: str,
+    *,
+    user_id: str,
+    views: list[str],
+    sizes: list[tuple[int, int]],
+    concurrency: list[int],
+    camera_kind: str,
+) -> None:
+    """Frames/s and CPU per look for each view mode and camera size."""
+    index = 10_000
+    for width, height in sizes:
+        source: RtspServer | MjpegServer
+        if camera_kind == "mjpeg-night":
+            source = MjpegServer(kind="night", seconds=6, size=(width, height))
+        else:
+            source = RtspServer(shared=True, width=width, height=height)
+        print(f"{width}x{height} camera: {camera_kind}")
+        with source as camera:
+            for mode in views:
+                for n in concurrency:
+                    extra = {CONF_VIEW_MODE: mode, CONF_VIEW_REGION: BED_REGION}
+                    batch = []
+                    for _ in range(n):
+                        batch.append(await add_home(hass, camera.url, user_id, index, **extra))
+                        index += 1
+                    await hass.async_block_till_done()
+                    rates, cpu = await measure(session, base, token, batch)
+                    await hass.async_block_till_done()
+                    print(
+                        f"{width}x{height} {mode:<10} {n:3d} looks: frames/s per look"
+                        f" min {min(rates):.1f}, median {statistics.median(rates):.1f};"
+                        f" CPU {cpu / n:.3f} s per s per look"
+                    )
+
+
+async def bench(
+    runs: int,
+    concurrency: list[int],
+    config_dir: str,
+    *,
+    views: list[str],
+    sizes: list[tuple[int, int]],
+    view_concurrency: list[int],
+    view_camera: str,
+) -> None:
     with RtspServer(shared=True) as camera:
         async with async_test_home_assistant(config_dir=config_dir) as hass:
             # As the `hass` fixture and `enable_custom_integrations` do.
@@ -190,29 +272,24 @@ async def bench(runs: int, concurrency: list[int], config_dir: str) -> None:
                             for i in range(n - len(batch))
                         ]
                         used += n
-                    # Each look from its own connection, as from each member of staff's phone.
-                    desks = [Operator(session, base, token) for _ in batch]
-                    await asyncio.gather(*(desk.connect() for desk in desks))
-                    looks = await asyncio.gather(
-                        *(desk.look(e.entry_id) for desk, e in zip(desks, batch, strict=True))
-                    )
-                    cpu_before = time.process_time()
-                    wall_before = time.perf_counter()
-                    counts = await asyncio.gather(
-                        *(count_frames(response, MEASURE_S) for _, response, _ in looks)
-                    )
-                    wall = time.perf_counter() - wall_before
-                    cpu = time.process_time() - cpu_before
-                    for desk, (_, response, session_id) in zip(desks, looks, strict=True):
-                        await desk.finish(session_id, response)
-                        assert desk.ws is not None
-                        await desk.ws.close()
+                    rates, cpu = await measure(session, base, token, batch)
                     await hass.async_block_till_done()
-                    rates = [count / wall for count in counts]
                     print(
                         f"{n:3d} concurrent looks: frames/s per look min {min(rates):.1f},"
                         f" median {statistics.median(rates):.1f};"
-                        f" CPU {cpu / wall:.2f} s per s ({cpu / wall / n:.3f} per look)"
+                        f" CPU {cpu:.2f} s per s ({cpu / n:.3f} per look)"
+                    )
+                if views:
+                    await bench_views(
+                        hass,
+                        session,
+                        base,
+                        token,
+                        user_id=user.id,
+                        views=views,
+                        sizes=sizes,
+                        concurrency=view_concurrency,
+                        camera_kind=view_camera,
                     )
             # Stops the audit log's writer thread too, or this process would never exit.
             await hass.async_stop(force=True)
@@ -222,9 +299,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 5, 10, 20, 30])
+    parser.add_argument(
+        "--views", nargs="*", choices=VIEW_MODES, default=list(VIEW_MODES), metavar="MODE"
+    )
+    parser.add_argument("--sizes", type=size, nargs="+", default=[(640, 480), (1280, 720)])
+    parser.add_argument("--view-concurrency", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--view-camera", choices=["rtsp", "mjpeg-night"], default="rtsp")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as config_dir:
-        asyncio.run(bench(args.runs, args.concurrency, config_dir))
+        asyncio.run(
+            bench(
+                args.runs,
+                args.concurrency,
+                config_dir,
+                views=args.views,
+                sizes=args.sizes,
+                view_concurrency=args.view_concurrency,
+                view_camera=args.view_camera,
+            )
+        )
+
+
+def size(text: str) -> tuple[int, int]:
+    """Read a camera size such as 1280x720."""
+    width, _, height = text.partition("x")
+    return int(width), int(height)
 
 
 if __name__ == "__main__":

@@ -3,16 +3,21 @@
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+import io
+import itertools
 from pathlib import Path
 import threading
 import time
 from typing import Any
 
 from aiohttp import ClientSession
+import av
 from homeassistant.auth.models import User
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
+import numpy as np
+from PIL import Image
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import (
@@ -20,16 +25,20 @@ from pytest_homeassistant_custom_component.typing import (
     WebSocketGenerator,
 )
 
+from custom_components.trygghetskamera import media, view_filter
 from custom_components.trygghetskamera.audit_trail import AUDIT_TRAIL
 from custom_components.trygghetskamera.const import (
     CONF_PRIVACY_ENTITY,
     CONF_TIMES,
+    CONF_VIEW_MODE,
+    CONF_VIEW_REGION,
     CONF_VIEW_SECONDS,
     DOMAIN,
 )
 from custom_components.trygghetskamera.gate import LIVE_SESSIONS
 from custom_components.trygghetskamera.runtime import STORAGE_VERSION, home_config
 from custom_components.trygghetskamera.supervision import Supervisor
+from custom_components.trygghetskamera.view_filter import region_pixels
 
 from .conftest import make_home_entry
 
@@ -459,3 +468,338 @@ async def test_stream_ends_after_view_seconds(
                 assert b"ftyp" not in head, path
                 if path.suffix != ".db" and path.stat().st_size:
                     assert b"\xff\xd8\xff" not in path.read_bytes(), path
+
+
+# --- the sensor view -----------------------------------------------------------------------------
+
+BED_REGION = [0.3, 0.45, 0.95, 0.9]
+
+
+@pytest.fixture(scope="session")
+def fallen_video(media_dir: Path) -> Path:
+    """A real H.264 night scene (640x480): a person on the floor beside the bed, with a face."""
+    path = media_dir / "fallen.mp4"
+    media.generate_night_scene(path, seconds=4, fps=10, size=(640, 480), pose="on_floor", face=True)
+    return path
+
+
+def client_luma(jpeg: bytes) -> np.ndarray:
+    """The luma a browser decodes from one JPEG of the stream."""
+    image = Image.open(io.BytesIO(jpeg))
+    image.draft("YCbCr", image.size)
+    return np.asarray(image, dtype=np.float64)[..., 0]
+
+
+def laplacian_variance(luma: np.ndarray) -> float:
+    """Detail: the variance of the 4-neighbour Laplacian (0 for a flat area)."""
+    laplacian = (
+        luma[:-2, 1:-1] + luma[2:, 1:-1] + luma[1:-1, :-2] + luma[1:-1, 2:] - 4 * luma[1:-1, 1:-1]
+    )
+    return float(laplacian.var()) if laplacian.size else 0.0
+
+
+def finest_detail(luma: np.ndarray, block: int = 16) -> float:
+    """The most detail in any block of the picture (where a face would be, if one is shown)."""
+    height, width = luma.shape
+    return max(
+        laplacian_variance(luma[y : y + block, x : x + block])
+        for y in range(0, height - block + 1, block // 2)
+        for x in range(0, width - block + 1, block // 2)
+    )
+
+
+async def audit_records(hass: HomeAssistant, entry_id: str) -> list[Any]:
+    return await hass.async_add_executor_job(
+        lambda: hass.data[AUDIT_TRAIL].log.query(entry_id=entry_id)
+    )
+
+
+async def finish_look(hass: HomeAssistant, ws: Any, session_id: str) -> None:
+    outcome = await ws_call(
+        ws, {"type": f"{DOMAIN}/session/outcome", "session_id": session_id, "outcome": "ok"}
+    )
+    assert outcome["success"], outcome
+    await hass.async_block_till_done()
+
+
+async def test_bed_area_look_sends_nothing_outside_the_bed_area(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    night_video: Path,
+    operator: Person,
+    hass_ws_client: WebSocketGenerator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    entry = await add_home_with_open_slot(
+        hass,
+        hass_storage,
+        str(night_video),
+        [operator.user.id],
+        **{CONF_VIEW_MODE: "bed_area", CONF_VIEW_REGION: BED_REGION},
+    )
+    ws = await hass_ws_client(hass, operator.token)
+    homes = await ws_call(ws, {"type": f"{DOMAIN}/homes"})
+    assert homes["result"][0]["view_mode"] == "bed_area"
+    assert homes["result"][0]["view_region"] == BED_REGION
+    started = await ws_call(ws, {"type": f"{DOMAIN}/session/start", "entry_id": entry.entry_id})
+    assert started["success"], started
+    assert started["result"]["view_mode"] == "bed_area"
+    client = await hass_client_no_auth()
+    response = await client.get(started["result"]["stream_path"])
+    frames = await read_frames(response, 12)
+    assert len(frames) == 12
+    for jpeg in frames:
+        luma = client_luma(jpeg)
+        height, width = luma.shape
+        left, top, right, bottom = region_pixels(BED_REGION, width, height)
+        outside = np.ones_like(luma, dtype=bool)
+        outside[top:bottom, left:right] = False
+        # Every pixel outside the bed area is the same black: not a trace of the room.
+        assert luma[outside].max() == luma[outside].min() == 0
+        for strip in (luma[:top], luma[bottom:], luma[:, :left], luma[:, right:]):
+            assert laplacian_variance(strip) == 0.0
+        assert laplacian_variance(luma[top:bottom, left:right]) > 1.0
+    await finish_look(hass, ws, started["result"]["session_id"])
+    ended = [r for r in await audit_records(hass, entry.entry_id) if r.kind == "stream_ended"]
+    assert [r.data["view_mode"] for r in ended] == ["bed_area"]
+
+
+async def test_silhouette_look_shows_where_the_person_lies_but_no_face(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    fallen_video: Path,
+    operator: Person,
+    hass_ws_client: WebSocketGenerator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    entry = await add_home_with_open_slot(
+        hass, hass_storage, str(fallen_video), [operator.user.id], **{CONF_VIEW_MODE: "silhouette"}
+    )
+    # What the camera shows, as the full view would send it: a face full of detail.
+    with av.open(str(fallen_video)) as container:
+        full = [
+            client_luma(media.encode_jpeg(frame, 75))
+            for frame in itertools.islice(container.decode(video=0), 0, 40, 8)
+        ]
+    face_detail = min(finest_detail(luma) for luma in full)
+    assert face_detail > 1000
+
+    ws = await hass_ws_client(hass, operator.token)
+    started = await ws_call(ws, {"type": f"{DOMAIN}/session/start", "entry_id": entry.entry_id})
+    assert started["result"]["view_mode"] == "silhouette"
+    client = await hass_client_no_auth()
+    response = await client.get(started["result"]["stream_path"])
+    frames = await read_frames(response, 8)
+    assert len(frames) == 8
+    bed_x0, _bed_y0, _bed_x1, _bed_y1 = media.SCENE_BED
+    for jpeg in frames:
+        luma = client_luma(jpeg)
+        # Nowhere in the picture is there detail like the face's.
+        assert finest_detail(luma) < 0.05 * face_detail
+        # The light shape lies on the floor, left of the bed: "on the floor beside the bed".
+        ys, xs = np.nonzero(luma > 160)
+        assert len(xs) > 0.01 * luma.size
+        assert xs.mean() / luma.shape[1] < bed_x0
+        assert ys.mean() / luma.shape[0] > media.SCENE_FLOOR_Y
+    await finish_look(hass, ws, started["result"]["session_id"])
+    ended = [r for r in await audit_records(hass, entry.entry_id) if r.kind == "stream_ended"]
+    assert [r.data["view_mode"] for r in ended] == ["silhouette"]
+
+
+async def test_a_view_that_cannot_be_made_ends_the_look_without_a_frame(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    night_video: Path,
+    operator: Person,
+    hass_ws_client: WebSocketGenerator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """A bed area stored wrong (edited outside the options flow): no picture, not the full one."""
+    entry = await add_home_with_open_slot(
+        hass,
+        hass_storage,
+        str(night_video),
+        [operator.user.id],
+        **{CONF_VIEW_MODE: "bed_area", CONF_VIEW_REGION: [0.6, 0.5, 0.4, 0.9]},
+    )
+    facts: list[Any] = []
+    entry.runtime_data.async_add_audit_sink(facts.append)
+    ws = await hass_ws_client(hass, operator.token)
+    started = await ws_call(ws, {"type": f"{DOMAIN}/session/start", "entry_id": entry.entry_id})
+    assert started["success"]
+    client = await hass_client_no_auth()
+    response = await client.get(started["result"]["stream_path"])
+    # The look ends as the view fails, before or after the browser asks: either way no frame.
+    async with asyncio.timeout(5):
+        body = await response.content.read()
+    assert response.status in (200, 403)
+    assert b"\xff\xd8" not in body
+    await wait_until(hass, lambda: any(fact.kind == "stream_ended" for fact in facts))
+    assert entry.runtime_data.gate.live is None
+    ended = [fact for fact in facts if fact.kind == "stream_ended"]
+    assert [(f.data["reason"], f.data["view_mode"]) for f in ended] == [
+        ("filter_error", "bed_area")
+    ]
+    await hass.async_block_till_done()
+    # A broken view is not a broken camera: no probe, no equipment fault.
+    assert hass.states.get("binary_sensor.lgh_1203_equipment").state == "off"
+    assert "camera_probe" not in await audit_kinds(hass, entry.entry_id)
+
+
+async def test_a_view_that_fails_mid_look_ends_the_stream(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    night_video: Path,
+    operator: Person,
+    hass_ws_client: WebSocketGenerator,
+    hass_client_no_auth: ClientSessionGenerator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fail closed: after a filter fault the client gets no further frame, filtered or not.
+
+    No real frame makes numpy fail half-way through a look, so the fault is injected: the
+    silhouette's filter raises from its fourth frame on.
+    """
+    applied = itertools.count(1)
+    real_apply = view_filter.SilhouetteView.apply
+
+    def failing_apply(self: view_filter.SilhouetteView, frame: av.VideoFrame) -> av.VideoFrame:
+        if next(applied) > 3:
+            raise MemoryError("injected")
+        return real_apply(self, frame)
+
+    monkeypatch.setattr(view_filter.SilhouetteView, "apply", failing_apply)
+    entry = await add_home_with_open_slot(
+        hass, hass_storage, str(night_video), [operator.user.id], **{CONF_VIEW_MODE: "silhouette"}
+    )
+    facts: list[Any] = []
+    entry.runtime_data.async_add_audit_sink(facts.append)
+    ws = await hass_ws_client(hass, operator.token)
+    started = await ws_call(ws, {"type": f"{DOMAIN}/session/start", "entry_id": entry.entry_id})
+    client = await hass_client_no_auth()
+    response = await client.get(started["result"]["stream_path"])
+    async with asyncio.timeout(5):
+        body = await response.content.read()
+    # At most the three filtered frames, and the stream is over.
+    assert body.count(b"\xff\xd8\xff") <= 3
+    await wait_until(hass, lambda: any(fact.kind == "stream_ended" for fact in facts))
+    assert entry.runtime_data.gate.live is None
+    ended = [fact for fact in facts if fact.kind == "stream_ended"]
+    assert [(f.data["reason"], f.data["view_mode"]) for f in ended] == [
+        ("filter_error", "silhouette")
+    ]
+    await hass.async_block_till_done()
+
+
+async def test_installer_marks_the_bed_area_in_the_commissioning_look(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    night_video: Path,
+    operator: Person,
+    make_person: Callable[..., Awaitable[Person]],
+    hass_ws_client: WebSocketGenerator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    colleague = await make_person("Kollega")
+    entry = await add_home_with_open_slot(
+        hass,
+        hass_storage,
+        str(night_video),
+        [operator.user.id, colleague.user.id],
+        **{CONF_VIEW_MODE: "silhouette"},
+    )
+    facts: list[Any] = []
+    entry.runtime_data.async_add_audit_sink(facts.append)
+    ws = await hass_ws_client(hass, operator.token)
+    homes = await ws_call(ws, {"type": f"{DOMAIN}/homes"})
+    assert homes["result"][0]["commissioned"] is False
+    assert "session" in homes["result"][0]["commissioning_missing"]
+    assert homes["result"][0]["may_commission"] is True
+    started = await ws_call(
+        ws,
+        {"type": f"{DOMAIN}/session/start", "entry_id": entry.entry_id, "purpose": "commissioning"},
+    )
+    assert started["success"], started
+    # The installer sees the whole picture to place the camera and mark the bed.
+    assert started["result"]["view_mode"] == "full"
+    session_id = started["result"]["session_id"]
+    live = entry.runtime_data.gate.live
+    # One look at a time: nobody may start another while this one runs.
+    homes = await ws_call(ws, {"type": f"{DOMAIN}/homes"})
+    assert homes["result"][0]["may_commission"] is False
+    client = await hass_client_no_auth()
+    response = await client.get(started["result"]["stream_path"])
+    first = await read_frames(response, 1)
+    assert laplacian_variance(client_luma(first[0])) > 5.0  # the camera's own noise and edges
+
+    def region_set(user_ws: Any, region: Any, session: str = session_id) -> Any:
+        return ws_call(
+            user_ws,
+            {"type": f"{DOMAIN}/view_region/set", "session_id": session, "region": region},
+        )
+
+    colleague_ws = await hass_ws_client(hass, colleague.token)
+    assert (await region_set(colleague_ws, BED_REGION))["error"]["code"] == "not_operator"
+    assert (await region_set(ws, [0.3, 0.45, 0.35, 0.9]))["error"]["code"] == "region_too_small"
+    assert (await region_set(ws, [0.3, 0.45, 1.5, 0.9]))["error"]["code"] == "region_outside"
+    assert (await region_set(ws, [0.9, 0.45, 0.3, 0.9]))["error"]["code"] == "region_order"
+    assert (await region_set(ws, [0.3, 0.45]))["error"]["code"] == "region_format"
+    assert (await region_set(ws, BED_REGION, "nope"))["error"]["code"] == "not_found"
+    assert entry.options.get(CONF_VIEW_REGION) is None
+
+    saved = await region_set(ws, BED_REGION)
+    assert saved["success"], saved
+    assert saved["result"] == {"view_region": BED_REGION, "view_mode": "silhouette"}
+    await hass.async_block_till_done()
+    assert entry.options[CONF_VIEW_REGION] == BED_REGION
+    # Saved without ending the look, which now shows what staff will see.
+    assert entry.runtime_data.gate.live is live
+    assert not live.ended
+    switched = False
+    for _ in range(30):
+        frame = await read_frames(response, 1)
+        # The wall above the bed: camera noise in the full view, one flat tone in a silhouette.
+        if frame and laplacian_variance(client_luma(frame[0])[:30, -100:]) == 0.0:
+            switched = True
+            break
+    assert switched, "the look never switched to the silhouette"
+    await finish_look(hass, ws, session_id)
+
+    by_kind = {fact.kind: fact for fact in facts}
+    assert by_kind["view_region_set"].user_id == operator.user.id
+    assert by_kind["view_region_set"].data["region"] == BED_REGION
+    assert by_kind["options_changed"].user_id == operator.user.id
+    assert by_kind["options_changed"].data["changes"] == {
+        CONF_VIEW_REGION: {"old": None, "new": BED_REGION}
+    }
+    assert by_kind["stream_ended"].data["view_mode"] == "full"
+    assert by_kind["stream_ended"].data["view_mode_after"] == "silhouette"
+    denied = [fact.data["reason"] for fact in facts if fact.kind == "view_region_denied"]
+    assert denied == [
+        "not_operator",
+        "region_too_small",
+        "region_outside",
+        "region_order",
+        "region_format",
+    ]
+
+
+async def test_the_bed_area_is_marked_in_a_commissioning_look_only(
+    hass: HomeAssistant,
+    home: MockConfigEntry,
+    operator: Person,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    ws = await hass_ws_client(hass, operator.token)
+    started = await ws_call(ws, {"type": f"{DOMAIN}/session/start", "entry_id": home.entry_id})
+    assert started["result"]["view_mode"] == "full"
+    refused = await ws_call(
+        ws,
+        {
+            "type": f"{DOMAIN}/view_region/set",
+            "session_id": started["result"]["session_id"],
+            "region": BED_REGION,
+        },
+    )
+    assert refused["error"]["code"] == "not_commissioning"
+    assert home.options.get(CONF_VIEW_REGION) is None

@@ -167,6 +167,13 @@ async def test_operator_supervises_in_the_panel_and_a_guest_sees_nothing(
     assert process.returncode == 0, f"{text}\n{err.decode()}\n{demo.tail(paths.log)}"
     steps = {line["step"]: line for line in map(json.loads, text.splitlines())}
 
+    # Commissioning: what is missing, then the bed area dragged on the live picture and saved.
+    commissioning = steps["commissioning"]
+    assert "commissioning look with the staff" in commissioning["missing"]
+    assert commissioning["modeBefore"] == "View: Full picture"
+    assert commissioning["region"] == pytest.approx([0.3, 0.45, 0.95, 0.9], abs=0.02)
+    assert commissioning["notice"].startswith("Bed area saved.")
+    assert commissioning["modeAfter"] == "View: Full picture"
     assert steps["guest"]["homes"] == 0
     assert "inte operatör" in steps["guest"]["text"]
     assert demo.HOME_NAME in steps["due"]["text"]

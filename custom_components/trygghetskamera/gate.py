@@ -4,17 +4,22 @@ A `LiveSession` starts decoding the moment the core grants a look (so the first 
 already on its way when the browser asks), keeps only the newest JPEG in memory, and ends at
 `view_until`, when the core withdraws the right to look (consent, fault), when the client goes
 away, or when Home Assistant stops. Nothing it handles ever touches the disk.
+
+Every decoded frame passes through the home's view (`view_filter`: full, bed area or silhouette)
+in the decoder thread before it is encoded, so only the filtered picture ever becomes a JPEG. A
+view that fails ends the look (`filter_error`); it never falls back to the full picture.
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 import logging
 import secrets
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import av
 from homeassistant.const import SERVICE_TURN_OFF, SERVICE_TURN_ON
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
@@ -25,8 +30,16 @@ from homeassistant.helpers.event import (
 )
 from homeassistant.util.hass_dict import HassKey
 
-from . import media
-from .const import CONF_PASSWORD, CONF_PRIVACY_ENTITY, CONF_STREAM_URL, CONF_USERNAME, DOMAIN
+from . import media, view_filter
+from .const import (
+    CONF_PASSWORD,
+    CONF_PRIVACY_ENTITY,
+    CONF_STREAM_URL,
+    CONF_USERNAME,
+    CONF_VIEW_MODE,
+    CONF_VIEW_REGION,
+    DOMAIN,
+)
 from .supervision import Outcome, Purpose
 
 if TYPE_CHECKING:
@@ -61,8 +74,11 @@ class LiveSession:
         stream_url: str,
         username: str | None,
         password: str | None,
+        view_mode: str = view_filter.VIEW_FULL,
+        view_region: Sequence[float] | None = None,
+        on_finished: Callable[[LiveSession], None] | None = None,
     ) -> None:
-        """Prepare; decoding starts with `start`."""
+        """Prepare; decoding starts with `start`; `on_finished` hears when decoding stopped."""
         self.hass = hass
         self.session_id = session_id
         self.entry_id = entry_id
@@ -74,6 +90,13 @@ class LiveSession:
         self.started_monotonic = time.monotonic()
         self.first_frame_ms: int | None = None
         self._source = (stream_url, username, password)
+        # What the look shows: the mode it started with (for the audit log), the mode shown now,
+        # and a new view for the decoder thread to take up at its next frame.
+        self.view_mode_started = view_mode
+        self.view_mode = view_mode
+        self._view_spec: tuple[str, Sequence[float] | None] = (view_mode, view_region)
+        self._next_view: tuple[str, Sequence[float] | None] | None = None
+        self._on_finished = on_finished
         self._stop = threading.Event()
         self._frame: bytes | None = None
         self._frame_seq = 0
@@ -109,6 +132,12 @@ class LiveSession:
             await self._thread_done.wait()
             await self.hass.async_add_executor_job(self._thread.join)
 
+    @callback
+    def set_view(self, mode: str, region: Sequence[float] | None) -> None:
+        """Show the look in another view from the next frame on (the installer's bed area)."""
+        self._next_view = (mode, region)
+        self.view_mode = mode
+
     async def next_frame(self, after: int) -> tuple[int, bytes] | None:
         """Wait for a frame newer than `after`; None once the look has ended."""
         while True:
@@ -125,6 +154,7 @@ class LiveSession:
         url, username, password = self._source
         reason = "stream_ended"
         try:
+            view = _make_view(*self._view_spec)
             for frame in media.iter_frames(
                 url,
                 username,
@@ -133,10 +163,18 @@ class LiveSession:
                 timeout_s=OPEN_TIMEOUT_S,
                 stop=self._stop,
             ):
-                jpeg = media.encode_jpeg(frame, JPEG_QUALITY)
+                if (spec := self._next_view) is not None:
+                    self._next_view = None
+                    view = _make_view(*spec)
+                # Only what the view returns is encoded; the decoded frame goes out of scope.
+                jpeg = media.encode_jpeg(_filtered(view, frame), JPEG_QUALITY)
                 if self._stop.is_set():
                     break
                 self._call_in_loop(self._publish, jpeg)
+        except _ViewFailed:
+            # Fail closed: no picture rather than more of it than the home agreed to.
+            reason = "filter_error"
+            _LOGGER.exception("The view of live look %s failed", self.session_id[:8])
         except media.StreamError as err:
             reason = f"camera_{err.reason}"
             _LOGGER.warning("Live look %s lost the camera: %s", self.session_id[:8], err.reason)
@@ -168,6 +206,39 @@ class LiveSession:
     def _decoder_finished(self, reason: str) -> None:
         self.end(reason)
         self._thread_done.set()
+        if self._on_finished is not None:
+            # Also when no browser is attached (yet) to notice: the look is over now.
+            self._on_finished(self)
+
+
+class _ViewFailed(Exception):
+    """The view could not be made or applied: the look ends."""
+
+
+def _make_view(mode: str, region: Sequence[float] | None) -> view_filter.View:
+    try:
+        return view_filter.make_view(mode, region)
+    except Exception as err:
+        raise _ViewFailed from err
+
+
+def _filtered(view: view_filter.View, frame: av.VideoFrame) -> av.VideoFrame:
+    try:
+        return view.apply(frame)
+    except Exception as err:
+        raise _ViewFailed from err
+
+
+def home_view(options: Any, purpose: Purpose) -> tuple[str, list[float] | None]:
+    """The view a look of this purpose shows, from the home's options.
+
+    A commissioning look shows the whole picture: it is where the installer checks the camera's
+    placement and marks the bed, together with the staff, before the home is commissioned.
+    """
+    region = options.get(CONF_VIEW_REGION)
+    if purpose is Purpose.COMMISSIONING:
+        return view_filter.VIEW_FULL, region
+    return str(options.get(CONF_VIEW_MODE) or view_filter.DEFAULT_VIEW_MODE), region
 
 
 class GateRefusal(Exception):
@@ -213,6 +284,7 @@ class Gate:
         session = runtime.supervisor.active_session
         assert session is not None
         data = runtime.entry.data
+        view_mode, view_region = home_view(runtime.entry.options, purpose)
         live = LiveSession(
             self.hass,
             session_id=session_id,
@@ -223,6 +295,9 @@ class Gate:
             stream_url=data[CONF_STREAM_URL],
             username=data.get(CONF_USERNAME),
             password=data.get(CONF_PASSWORD),
+            view_mode=view_mode,
+            view_region=view_region,
+            on_finished=self._decoder_finished,
         )
         self.live = live
         self.hass.data.setdefault(LIVE_SESSIONS, {})[session_id] = live
@@ -246,6 +321,51 @@ class Gate:
         if self.live is not None and self.live.session_id == session_id:
             await self._async_finish("outcome")
         await self.runtime.async_set_outcome(session_id, outcome, user_id, note)
+
+    async def async_set_view_region(
+        self, session_id: str, user_id: str, region: list[float]
+    ) -> str:
+        """Save the bed area the installer marked in a running commissioning look.
+
+        Only the operator of that look may, while it runs. The region becomes the home's
+        `view_region` option (applied without a reload, so the look goes on), the change is
+        logged with who made it, and the look switches to what staff will see. Returns that view.
+        """
+        runtime = self.runtime
+        live = self.live
+        session = runtime.supervisor.active_session
+        if live is None or live.session_id != session_id or session is None or live.ended:
+            raise GateRefusal("not_found")
+        if live.user_id != user_id or session.user_id != user_id:
+            raise GateRefusal("not_operator")
+        if session.purpose is not Purpose.COMMISSIONING:
+            raise GateRefusal("not_commissioning")
+        if (error := view_filter.validate_region(region)) is not None:
+            raise GateRefusal(error)
+        region = view_filter.normalise_region(region)
+        entry = runtime.entry
+        mode = str(entry.options.get(CONF_VIEW_MODE) or view_filter.DEFAULT_VIEW_MODE)
+        runtime.audit(
+            "view_region_set",
+            user_id,
+            session_id=session_id,
+            region=region,
+            previous=entry.options.get(CONF_VIEW_REGION),
+            view_mode=mode,
+        )
+        # The options listener logs the change too (`options_changed`), with this user.
+        runtime.options_changed_by = user_id
+        self.hass.config_entries.async_update_entry(
+            entry, options=dict(entry.options) | {CONF_VIEW_REGION: region}
+        )
+        live.set_view(mode, region)
+        await runtime.async_flush_audit()
+        return mode
+
+    @callback
+    def _decoder_finished(self, live: LiveSession) -> None:
+        if self.live is live:
+            self.hass.async_create_task(self.async_viewer_gone(live), eager_start=False)
 
     async def async_viewer_gone(self, live: LiveSession) -> None:
         """The browser's stream ended (time up, closed tab, network): the look is over."""
@@ -296,6 +416,12 @@ class Gate:
             latency_ms=live.first_frame_ms,
             # What the bed sensor said as the look ended; it never replaces the operator's eyes.
             bed_occupied=self.runtime.health.bed_occupied(),
+            view_mode=live.view_mode_started,
+            **(
+                {"view_mode_after": live.view_mode}
+                if live.view_mode != live.view_mode_started
+                else {}
+            ),
         )
         if tell_core:
             await self.runtime.async_end_session(live.session_id)

@@ -594,7 +594,10 @@ def encode_jpeg(frame: av.VideoFrame, quality: int = 75) -> bytes:
         _jpeg_encoders.cache.pop((frame.width, frame.height, quality), None)
         raise
     finally:
-        source.pts, source.time_base = pts, time_base
+        # A frame made in memory (a filtered view) may have no time base to give back.
+        source.pts = pts
+        if time_base is not None:
+            source.time_base = time_base
     return b"".join(bytes(packet) for packet in packets)
 
 
@@ -606,6 +609,14 @@ SceneKind = Literal["night", "black", "still"]
 _WALL_TOP, _WALL_BOTTOM, _FLOOR = 36, 46, 30
 _DOOR, _BED, _HEADBOARD, _PILLOW = 50, 74, 58, 92
 _PERSON_PEAK = 132
+# The checkerboard "face" of the privacy tests: as much detail as luma can carry.
+_FACE_DARK, _FACE_LIGHT = 40, 200
+
+# Where the person of a night scene is: in the bed, on the floor beside it, or not in the room.
+Pose = Literal["in_bed", "on_floor", "absent"]
+# The bed of the night scene, relative (x0, y0, x1, y1); the floor starts at 0.62 of the height.
+SCENE_BED = (0.30, 0.50, 0.92, 0.86)
+SCENE_FLOOR_Y = 0.62
 
 
 def _rect(size: tuple[int, int], box: tuple[float, float, float, float]) -> tuple[int, ...]:
@@ -617,16 +628,20 @@ def _rect(size: tuple[int, int], box: tuple[float, float, float, float]) -> tupl
 class _NightRoom:
     """Draws the scene with row runs and byte translation tables: C speed, no numpy."""
 
-    def __init__(self, size: tuple[int, int], person: bool) -> None:
+    def __init__(
+        self, size: tuple[int, int], person: bool, pose: Pose = "in_bed", face: bool = False
+    ) -> None:
         height = size[1]
         self.size = size
-        self.person = person
+        self.person = person and pose != "absent"
+        self.pose = pose
+        self.face = face
         floor_y = round(0.62 * height)
         # Axis-aligned rectangles, later ones on top: (x0, y0, x1, y1, luma).
         self.rects = [
             (*_rect(size, (0.06, 0.14, 0.20, 0.62)), _DOOR),
             (*_rect(size, (0.90, 0.40, 0.95, 0.84)), _HEADBOARD),
-            (*_rect(size, (0.30, 0.50, 0.92, 0.86)), _BED),
+            (*_rect(size, SCENE_BED), _BED),
             (*_rect(size, (0.79, 0.54, 0.90, 0.70)), _PILLOW),
         ]
         self.rows: list[list[tuple[int, int, int]]] = []
@@ -637,7 +652,10 @@ class _NightRoom:
                 base = _FLOOR
             self.rows.append(self._runs(y, base))
         self.background = b"".join(self._render_row(runs) for runs in self.rows)
-        self.sprite, self.sprite_size = self._person_sprite()
+        if pose == "on_floor":
+            self.sprite, self.sprite_size = self._floor_sprite()
+        else:
+            self.sprite, self.sprite_size = self._person_sprite()
 
     def _runs(self, y: int, base: int) -> list[tuple[int, int, int]]:
         width = self.size[0]
@@ -663,6 +681,23 @@ class _NightRoom:
         sprite_w, sprite_h = round(0.52 * width), round(0.22 * height)
         body = (0.40 * sprite_w, 0.55 * sprite_h, 0.38 * sprite_w, 0.40 * sprite_h)
         head = (0.86 * sprite_w, 0.42 * sprite_h, 0.09 * sprite_w, 0.22 * sprite_h)
+        self.head = head
+        return self._ellipses_sprite(sprite_w, sprite_h, (body, head))
+
+    def _floor_sprite(self) -> tuple[list[bytes], tuple[int, int]]:
+        """A body lying on the floor beside the bed, head away from the camera (foreshortened)."""
+        width, height = self.size
+        sprite_w, sprite_h = round(0.20 * width), round(0.36 * height)
+        body = (0.50 * sprite_w, 0.60 * sprite_h, 0.40 * sprite_w, 0.38 * sprite_h)
+        head = (0.50 * sprite_w, 0.14 * sprite_h, 0.24 * sprite_w, 0.12 * sprite_h)
+        self.head = head
+        return self._ellipses_sprite(sprite_w, sprite_h, (body, head))
+
+    @staticmethod
+    def _ellipses_sprite(
+        sprite_w: int, sprite_h: int, ellipses: tuple[tuple[float, float, float, float], ...]
+    ) -> tuple[list[bytes], tuple[int, int]]:
+        body, head = ellipses
         rows = []
         for j in range(sprite_h):
             row = bytearray(sprite_w)
@@ -683,13 +718,7 @@ class _NightRoom:
             return self.background
         width, height = self.size
         sprite_w = self.sprite_size[0]
-        # Slow, incommensurate drifts: turning over under the blanket, breathing light. At 10 fps
-        # every frame differs a little; over a few seconds the outline moves by tens of pixels.
-        dx = round(0.07 * width * math.sin(2 * math.pi * t / 17))
-        dy = round(0.015 * height * math.sin(2 * math.pi * t / 11 + 1))
-        gain = 0.82 + 0.18 * math.sin(2 * math.pi * t / 6)
-        left = round(0.36 * width) + dx
-        top = round(0.56 * height) + dy
+        left, top, gain = self._placement(t)
         tables: dict[int, bytes] = {}
         plane = bytearray(self.background)
         for j, weights in enumerate(self.sprite):
@@ -710,7 +739,46 @@ class _NightRoom:
             start = y * width + max(0, left)
             segment = b"".join(pieces)
             plane[start : start + len(segment)] = segment
+        if self.face:
+            self._draw_face(plane, left, top)
         return bytes(plane)
+
+    def _placement(self, t: float) -> tuple[int, int, float]:
+        """Where the sprite's corner is at time ``t``, and how brightly it is lit."""
+        width, height = self.size
+        # Slow, incommensurate drifts: turning over under the blanket, breathing light. At 10 fps
+        # every frame differs a little; over a few seconds the outline moves by tens of pixels.
+        # Someone lying on the floor hardly moves.
+        spread = 1.0 if self.pose == "in_bed" else 0.15
+        dx = round(spread * 0.07 * width * math.sin(2 * math.pi * t / 17))
+        dy = round(spread * 0.015 * height * math.sin(2 * math.pi * t / 11 + 1))
+        gain = 0.82 + 0.18 * math.sin(2 * math.pi * t / 6)
+        if self.pose == "on_floor":
+            return round(0.06 * width) + dx, round(0.62 * height) + dy, gain
+        return round(0.36 * width) + dx, round(0.56 * height) + dy, gain
+
+    def face_box(self, t: float) -> tuple[int, int, int, int]:
+        """The checkerboard "face" in pixels, (x0, y0, x1, y1), at time ``t``."""
+        left, top, _gain = self._placement(t)
+        cx, cy, rx, ry = self.head
+        half = max(4, round(0.8 * min(rx, ry)))
+        x0, y0 = round(left + cx) - half, round(top + cy) - half
+        return x0, y0, x0 + 2 * half, y0 + 2 * half
+
+    def _draw_face(self, plane: bytearray, left: int, top: int) -> None:
+        """A high-detail texture where a face would be: what a filtered view must not show."""
+        width, height = self.size
+        cx, cy, rx, ry = self.head
+        half = max(4, round(0.8 * min(rx, ry)))
+        x0, y0 = round(left + cx) - half, round(top + cy) - half
+        square = max(2, width // 160)
+        for y in range(max(0, y0), min(height, y0 + 2 * half)):
+            row = bytes(
+                _FACE_LIGHT if ((x - x0) // square + (y - y0) // square) % 2 else _FACE_DARK
+                for x in range(x0, x0 + 2 * half)
+            )
+            a, b = max(0, x0), min(width, x0 + 2 * half)
+            plane[y * width + a : y * width + b] = row[a - x0 : b - x0]
 
 
 def _grey_frame(luma: bytes, size: tuple[int, int]) -> av.VideoFrame:
@@ -740,17 +808,21 @@ def scene_frames(
     fps: int = 10,
     size: tuple[int, int] = (640, 480),
     person: bool = True,
+    pose: Pose = "in_bed",
+    face: bool = False,
 ) -> Iterator[av.VideoFrame]:
     """Synthetic camera frames: a dim bedroom at night, a covered lens, or a frozen picture.
 
     ``night``: dark walls, a lighter bed, a softly lit person whose position and brightness drift
     slowly, mild sensor noise. ``black``: near-black with faint noise. ``still``: the night room
-    at t=0 without noise, identical in every frame.
+    at t=0 without noise, identical in every frame. ``pose`` puts the person in the bed (the
+    default), on the floor beside it, or nowhere (as ``person=False``); ``face`` draws a
+    checkerboard where the face is (see ``scene_face_box``), the detail a filtered view must hide.
     """
     width, height = size
     if width % 2 or height % 2 or width < 32 or height < 32:
         raise ValueError("size must be even and at least 32x32")
-    room = None if kind == "black" else _NightRoom(size, person)
+    room = None if kind == "black" else _NightRoom(size, person, pose, face)
     graph = None
     if kind != "still":
         graph = av.filter.Graph()
@@ -798,6 +870,8 @@ def write_scene_video(
     fps: int = 10,
     size: tuple[int, int] = (640, 480),
     person: bool = True,
+    pose: Pose = "in_bed",
+    face: bool = False,
 ) -> None:
     """Write a synthetic scene as H.264 (yuv420p, keyframe every 2 s) in an MP4 file.
 
@@ -820,7 +894,9 @@ def write_scene_video(
                     "bf": "0",
                     "sc_threshold": "0",
                 }
-            frames = scene_frames(kind, seconds=seconds, fps=fps, size=size, person=person)
+            frames = scene_frames(
+                kind, seconds=seconds, fps=fps, size=size, person=person, pose=pose, face=face
+            )
             for frame in frames:
                 output.mux(stream.encode(frame))
             output.mux(stream.encode(None))
@@ -836,9 +912,18 @@ def generate_night_scene(
     fps: int = 10,
     size: tuple[int, int] = (640, 480),
     person: bool = True,
+    pose: Pose = "in_bed",
+    face: bool = False,
 ) -> None:
     """Write a dim bedroom at night with a slowly moving person as an H.264 MP4."""
-    write_scene_video(path, "night", seconds=seconds, fps=fps, size=size, person=person)
+    write_scene_video(
+        path, "night", seconds=seconds, fps=fps, size=size, person=person, pose=pose, face=face
+    )
+
+
+def scene_face_box(size: tuple[int, int], pose: Pose, t: float = 0.0) -> tuple[int, int, int, int]:
+    """Where the checkerboard face of a night scene is at ``t`` seconds: (x0, y0, x1, y1) px."""
+    return _NightRoom(size, True, pose, face=True).face_box(t)
 
 
 def generate_black_video(

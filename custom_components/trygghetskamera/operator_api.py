@@ -23,10 +23,11 @@ from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
 from .audit_trail import async_get_trail
-from .const import CONF_BED_ENTITY, DOMAIN
+from .const import CONF_BED_ENTITY, CONF_VIEW_MODE, CONF_VIEW_REGION, DOMAIN
 from .gate import LIVE_SESSIONS, GateRefusal, LiveSession, signed_stream_path
 from .runtime import HomeRuntime
 from .supervision import Outcome, Purpose
+from .view_filter import DEFAULT_VIEW_MODE
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ ERROR_MESSAGES = {
     "fault": "The equipment has a fault: a physical visit replaces the look",
     "busy": "Another look at this home is running",
     "not_found": "No such home or session",
+    "not_commissioning": "The bed area is marked in a commissioning look only",
+    "region_format": "The bed area must be four numbers: x0, y0, x1, y1",
+    "region_outside": "The bed area must lie inside the picture (0 to 1)",
+    "region_order": "The bed area's right and bottom edges must come after its left and top",
+    "region_too_small": "The bed area is too small",
 }
 
 
@@ -48,6 +54,7 @@ def async_setup_operator_api(hass: HomeAssistant) -> None:
     websocket_api.async_register_command(hass, ws_homes)
     websocket_api.async_register_command(hass, ws_session_start)
     websocket_api.async_register_command(hass, ws_session_outcome)
+    websocket_api.async_register_command(hass, ws_view_region_set)
     hass.http.register_view(SessionStreamView())
 
 
@@ -100,7 +107,18 @@ def ws_homes(
                 "bed_occupied": _bed_occupied(hass, runtime),
                 "faults": sorted(runtime.faults),
                 "commissioned": supervisor.commissioned,
+                # What commissioning still waits for: `camera_probe`, `equipment`, `session`.
+                "commissioning_missing": [
+                    str(check) for check in getattr(runtime, "commissioning_missing", [])
+                ],
+                # What a look shows (the sensor view), and the bed area it uses.
+                "view_mode": runtime.entry.options.get(CONF_VIEW_MODE) or DEFAULT_VIEW_MODE,
+                "view_region": runtime.entry.options.get(CONF_VIEW_REGION),
                 "may_view": is_operator and runtime.gate.may_start(user.id),
+                # A commissioning look (the installer's, with the staff) could be started.
+                "may_commission": is_operator
+                and not supervisor.commissioned
+                and runtime.gate.live is None,
             }
         )
     connection.send_result(msg["id"], homes)
@@ -146,6 +164,7 @@ async def ws_session_start(
             "stream_path": signed_stream_path(hass, live, now),
             "view_seconds": runtime.config.view_seconds,
             "expires": live.view_until.isoformat(),
+            "view_mode": live.view_mode,
         },
     )
 
@@ -176,6 +195,39 @@ async def ws_session_outcome(
                 connection.send_error(msg["id"], refusal.code, ERROR_MESSAGES[refusal.code])
                 return
             connection.send_result(msg["id"], {"outcome": msg["outcome"]})
+            return
+    connection.send_error(msg["id"], "not_found", ERROR_MESSAGES["not_found"])
+
+
+@websocket_api.websocket_command(
+    {
+        vol.Required("type"): f"{DOMAIN}/view_region/set",
+        vol.Required("session_id"): str,
+        # Validated by the gate, so that a bad region gets its own error code.
+        vol.Required("region"): list,
+    }
+)
+@websocket_api.async_response
+async def ws_view_region_set(
+    hass: HomeAssistant, connection: websocket_api.ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """Save the bed area marked in a running commissioning look, by that look's operator."""
+    for runtime in _running_homes(hass):
+        live = runtime.gate.live
+        if live is not None and live.session_id == msg["session_id"]:
+            try:
+                mode = await runtime.gate.async_set_view_region(
+                    msg["session_id"], connection.user.id, msg["region"]
+                )
+            except GateRefusal as refusal:
+                runtime.audit("view_region_denied", connection.user.id, reason=refusal.code)
+                await runtime.async_flush_audit()
+                connection.send_error(msg["id"], refusal.code, ERROR_MESSAGES[refusal.code])
+                return
+            connection.send_result(
+                msg["id"],
+                {"view_region": runtime.entry.options.get(CONF_VIEW_REGION), "view_mode": mode},
+            )
             return
     connection.send_error(msg["id"], "not_found", ERROR_MESSAGES["not_found"])
 

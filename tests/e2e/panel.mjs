@@ -66,6 +66,35 @@ await withBrowser("sv-SE", async (page) => {
 
 await withBrowser("en-US", async (page) => {
   await login(page, args.operator);
+
+  // The new home is commissioned first: the installer's look, marking the bed on the picture.
+  const fresh = panel(page).locator("li.home").first();
+  const missingNote = fresh.locator('[data-testid="commissioning-missing"]');
+  await missingNote.waitFor();
+  const missing = (await missingNote.textContent()).trim();
+  await fresh.locator('button[data-action="commission"]').click();
+  const lookImage = panel(page).locator('[data-testid="live-image"]');
+  await until("the commissioning look's first frame",
+    () => lookImage.evaluate((image) => image.naturalWidth > 0), 20000);
+  const modeBefore = (await panel(page).locator('[data-testid="view-mode"]').textContent()).trim();
+  const area = await panel(page).locator('[data-testid="marker"]').boundingBox();
+  // The demo camera and the frame are both 4:3, so the picture fills the marker's box.
+  await page.mouse.move(area.x + 0.3 * area.width, area.y + 0.45 * area.height);
+  await page.mouse.down();
+  await page.mouse.move(area.x + 0.6 * area.width, area.y + 0.7 * area.height, { steps: 4 });
+  await page.mouse.move(area.x + 0.95 * area.width, area.y + 0.9 * area.height, { steps: 4 });
+  await page.mouse.up();
+  await panel(page).locator('button[data-action="save-region"]').click();
+  const section = panel(page).locator("section.live");
+  const saved = await until("the bed area to be saved",
+    () => section.getAttribute("data-region"), 10000);
+  const savedNotice = (await panel(page).locator(".notice").textContent()).trim();
+  await page.screenshot({ path: join(args.artifacts, "panel-commissioning.png"), fullPage: true });
+  report("commissioning", { missing, modeBefore, region: JSON.parse(saved), notice: savedNotice,
+    modeAfter: (await panel(page).locator('[data-testid="view-mode"]').textContent()).trim() });
+  await panel(page).locator('button[data-outcome="ok"]').click();
+  await panel(page).locator("li.home").first().waitFor({ timeout: 15000 });
+
   const home = panel(page).locator('li.home[data-status="due"]');
   await home.waitFor({ timeout: args.dueTimeoutMs });
   report("due", { text: (await home.innerText()).replace(/\s+/g, " ") });

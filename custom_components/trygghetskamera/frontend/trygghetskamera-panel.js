@@ -42,6 +42,19 @@ const STRINGS = {
     bed_unknown: "unknown",
     faults: "Faults",
     not_commissioned: "Camera not commissioned",
+    still_to_do: "Still to do",
+    missing: {
+      camera_probe: "camera test",
+      equipment: "equipment reporting",
+      session: "commissioning look with the staff",
+    },
+    start_commissioning: "Start commissioning look",
+    commissioning_title: (name) => `Commissioning: ${name}`,
+    view: "View",
+    view_mode: { full: "Full picture", bed_area: "Bed area only", silhouette: "Silhouette" },
+    mark_bed: "Drag a rectangle around the bed on the picture, then save it.",
+    save_region: "Save bed area",
+    region_saved: (mode) => `Bed area saved. The picture now shows what staff will see: ${mode}.`,
     start: "Start supervision",
     visit_done: "Visit done",
     visit_done_ok: (name) => `Visit to ${name} recorded.`,
@@ -61,6 +74,11 @@ const STRINGS = {
       fault: "The equipment has a fault: make a physical visit instead.",
       busy: "Someone else is looking at this home right now.",
       not_found: "The home or the session no longer exists.",
+      not_commissioning: "The bed area is marked in a commissioning look only.",
+      region_format: "Drag a rectangle around the bed first.",
+      region_outside: "The bed area must lie inside the picture.",
+      region_order: "Drag a rectangle around the bed first.",
+      region_too_small: "The bed area must be at least a tenth of the picture's width and height.",
       unknown: "Something went wrong",
     },
   },
@@ -97,6 +115,19 @@ const STRINGS = {
     bed_unknown: "okänt",
     faults: "Fel",
     not_commissioned: "Kameran är inte driftsatt",
+    still_to_do: "Återstår",
+    missing: {
+      camera_probe: "kameratest",
+      equipment: "utrustningen rapporterar",
+      session: "driftsättningstitt med personalen",
+    },
+    start_commissioning: "Starta driftsättningstitt",
+    commissioning_title: (name) => `Driftsättning: ${name}`,
+    view: "Vy",
+    view_mode: { full: "Hel bild", bed_area: "Bara sängområdet", silhouette: "Siluett" },
+    mark_bed: "Dra en rektangel runt sängen i bilden och spara den.",
+    save_region: "Spara sängområdet",
+    region_saved: (mode) => `Sängområdet är sparat. Bilden visar nu det personalen kommer att se: ${mode}.`,
     start: "Starta tillsyn",
     visit_done: "Besök gjort",
     visit_done_ok: (name) => `Besöket hos ${name} är registrerat.`,
@@ -116,6 +147,11 @@ const STRINGS = {
       fault: "Utrustningen har ett fel: gör ett fysiskt besök i stället.",
       busy: "Någon annan tittar på det här boendet just nu.",
       not_found: "Boendet eller tillsynen finns inte längre.",
+      not_commissioning: "Sängområdet markeras bara vid en driftsättningstitt.",
+      region_format: "Dra först en rektangel runt sängen.",
+      region_outside: "Sängområdet måste ligga inom bilden.",
+      region_order: "Dra först en rektangel runt sängen.",
+      region_too_small: "Sängområdet måste vara minst en tiondel av bildens bredd och höjd.",
       unknown: "Något gick fel",
     },
   },
@@ -163,6 +199,13 @@ const STYLE = `
   /* The note's display: flex would otherwise override the hidden attribute. */
   .frame .ended[hidden] { display: none; }
   h2[tabindex]:focus-visible { outline: 3px solid var(--accent-color, #ff9800); outline-offset: 2px; }
+  .view-mode { margin: 8px 0 0; color: var(--secondary-text-color); }
+  .view-mode strong { color: var(--primary-text-color); }
+  .marker { position: absolute; inset: 0; cursor: crosshair; touch-action: none; }
+  .marker .region { position: absolute; border: 2px dashed var(--accent-color, #ff9800);
+    background: rgba(255, 152, 0, 0.12); box-sizing: border-box; pointer-events: none; }
+  .marker .region[hidden] { display: none; }
+  .commissioning { margin: 6px 0 0; }
   .countdown { font-size: 28px; font-weight: 700; margin: 10px 0; font-variant-numeric: tabular-nums; }
   .outcomes { display: grid; grid-template-columns: 1fr; gap: 10px; margin: 10px 0; }
   .outcomes button { min-height: 64px; font-size: 20px; }
@@ -369,6 +412,11 @@ class TrygghetskameraPanel extends HTMLElement {
     }
     const bed = home.bed_occupied === true ? t.bed_on : home.bed_occupied === false ? t.bed_off : t.bed_unknown;
     rows.push(el("dt", {}, t.bed), el("dd", {}, bed));
+    if (home.view_mode && home.view_mode !== "full") {
+      // The sensor view: staff know before they look that the picture is filtered.
+      rows.push(el("dt", {}, t.view), el("dd", { "data-testid": "home-view-mode" },
+        this._viewModeText(home.view_mode)));
+    }
     if (home.faults && home.faults.length) {
       rows.push(el("dt", {}, t.faults), el("dd", { class: "warn" }, home.faults.join(", ")));
     }
@@ -379,6 +427,12 @@ class TrygghetskameraPanel extends HTMLElement {
       actions.push(el("button", { type: "button", "data-focus-key": `start-${home.entry_id}`,
         "data-action": "start", disabled: this._busy,
         onclick: () => this._start(home) }, t.start));
+    }
+    if (home.may_commission) {
+      actions.push(el("button", { type: "button", class: "secondary",
+        "data-focus-key": `commission-${home.entry_id}`, "data-action": "commission",
+        disabled: this._busy, onclick: () => this._start(home, "commissioning") },
+      t.start_commissioning));
     }
     if (home.visit_required && home.device_id) {
       actions.push(el("button", { type: "button", class: "secondary",
@@ -391,8 +445,23 @@ class TrygghetskameraPanel extends HTMLElement {
         el("span", { class: "status" }, status + reason),
         home.visit_required && home.urgent ? el("span", { class: "urgent" }, t.urgent) : null),
       el("dl", {}, rows),
-      home.commissioned === false ? el("p", { class: "warn" }, t.not_commissioned) : null,
+      home.commissioned === false ? this._renderCommissioning(home) : null,
       actions.length ? el("div", { class: "actions" }, actions) : null);
+  }
+
+  _renderCommissioning(home) {
+    const t = this._t;
+    const missing = (home.commissioning_missing || []).map((check) => t.missing[check] || check);
+    return el("div", { class: "commissioning" },
+      el("p", { class: "warn" }, t.not_commissioned),
+      missing.length
+        ? el("p", { "data-testid": "commissioning-missing" }, `${t.still_to_do}: ${missing.join(", ")}`)
+        : null);
+  }
+
+  _viewModeText(mode) {
+    const t = this._t;
+    return t.view_mode[mode] || mode;
   }
 
   _renderLive() {
@@ -409,14 +478,111 @@ class TrygghetskameraPanel extends HTMLElement {
     const outcomes = ["ok", "not_visible", "needs_help"].map((outcome) =>
       el("button", { type: "button", "data-outcome": outcome, "data-focus-key": `outcome-${outcome}`,
         disabled: this._busy, onclick: () => this._outcome(outcome) }, t.outcome[outcome]));
-    return el("section", { class: "live", "aria-label": t.live_title(live.home.name) },
-      el("h2", { tabindex: "-1", "data-focus-key": "live-title" }, t.live_title(live.home.name)),
-      el("div", { class: "frame" }, img, live.endedNote),
+    const title = live.purpose === "commissioning"
+      ? t.commissioning_title(live.home.name) : t.live_title(live.home.name);
+    live.modeLabel = el("strong", {}, this._viewModeText(live.viewMode));
+    const marking = live.purpose === "commissioning" ? this._renderMarking() : [];
+    return el("section", { class: "live", "aria-label": title, "data-view-mode": live.viewMode },
+      el("h2", { tabindex: "-1", "data-focus-key": "live-title" }, title),
+      el("div", { class: "frame" }, img, marking.length ? marking[0] : null, live.endedNote),
+      el("p", { class: "view-mode", "data-testid": "view-mode" }, `${t.view}: `, live.modeLabel),
+      marking.slice(1),
       countdown,
       el("p", {}, t.outcome_prompt),
       el("div", { class: "outcomes" }, outcomes),
       el("button", { type: "button", class: "secondary", "data-focus-key": "close",
         onclick: () => this._closeLive(true) }, t.close));
+  }
+
+  /** The installer's bed area: dragged on the live picture, saved with its own button. */
+  _renderMarking() {
+    const t = this._t;
+    const live = this._live;
+    const box = el("div", { class: "region", hidden: true });
+    const marker = el("div", { class: "marker", "data-testid": "marker" }, box);
+    const save = el("button", { type: "button", class: "secondary", "data-action": "save-region",
+      disabled: true, onclick: () => this._saveRegion() }, t.save_region);
+    live.regionBox = box;
+    live.saveButton = save;
+    let origin = null;
+    const point = (event) => {
+      const area = this._pictureArea(marker, live.img);
+      const x = Math.min(1, Math.max(0, (event.clientX - area.left) / area.width));
+      const y = Math.min(1, Math.max(0, (event.clientY - area.top) / area.height));
+      return [x, y];
+    };
+    marker.addEventListener("pointerdown", (event) => {
+      if (live.ended) return;
+      marker.setPointerCapture(event.pointerId);
+      origin = point(event);
+      event.preventDefault();
+    });
+    marker.addEventListener("pointermove", (event) => {
+      if (!origin) return;
+      this._showRegion(marker, [...origin, ...point(event)]);
+    });
+    marker.addEventListener("pointerup", (event) => {
+      if (!origin) return;
+      const [x0, y0] = origin;
+      const [x1, y1] = point(event);
+      origin = null;
+      const round = (v) => Math.round(v * 1000) / 1000;
+      live.region = [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)].map(round);
+      this._showRegion(marker, live.region);
+      save.disabled = live.ended;
+    });
+    if (live.home.view_region) {
+      // The bed area saved earlier, until a new one is dragged.
+      requestAnimationFrame(() => this._showRegion(marker, live.home.view_region));
+    }
+    return [marker, el("p", {}, t.mark_bed), el("div", { class: "actions" }, save)];
+  }
+
+  /** Where the picture is inside its box (object-fit: contain leaves bars), in page pixels. */
+  _pictureArea(box, img) {
+    const rect = box.getBoundingClientRect();
+    const naturalWidth = (img && img.naturalWidth) || 4;
+    const naturalHeight = (img && img.naturalHeight) || 3;
+    const scale = Math.min(rect.width / naturalWidth, rect.height / naturalHeight);
+    const width = naturalWidth * scale;
+    const height = naturalHeight * scale;
+    return { left: rect.left + (rect.width - width) / 2, top: rect.top + (rect.height - height) / 2,
+      width, height };
+  }
+
+  _showRegion(marker, [x0, y0, x1, y1]) {
+    const live = this._live;
+    if (!live || !live.regionBox) return;
+    const area = this._pictureArea(marker, live.img);
+    const rect = marker.getBoundingClientRect();
+    const box = live.regionBox;
+    box.style.left = `${area.left - rect.left + Math.min(x0, x1) * area.width}px`;
+    box.style.top = `${area.top - rect.top + Math.min(y0, y1) * area.height}px`;
+    box.style.width = `${Math.abs(x1 - x0) * area.width}px`;
+    box.style.height = `${Math.abs(y1 - y0) * area.height}px`;
+    box.hidden = false;
+  }
+
+  async _saveRegion() {
+    const live = this._live;
+    if (!live || !live.region || this._busy) return;
+    this._busy = true;
+    try {
+      const result = await this._hass.callWS({ type: `${DOMAIN}/view_region/set`,
+        session_id: live.sessionId, region: live.region });
+      live.viewMode = result.view_mode;
+      live.home = { ...live.home, view_region: result.view_region, view_mode: result.view_mode };
+      if (live.modeLabel) live.modeLabel.textContent = this._viewModeText(result.view_mode);
+      const section = this.shadowRoot.querySelector("section.live");
+      if (section) {
+        section.dataset.viewMode = result.view_mode;
+        section.dataset.region = JSON.stringify(result.view_region);
+      }
+      this._setNotice(this._t.region_saved(this._viewModeText(result.view_mode)));
+    } catch (err) {
+      this._setNotice(this._errorText(err), true);
+    }
+    this._busy = false;
   }
 
   _tick() {
@@ -440,6 +606,7 @@ class TrygghetskameraPanel extends HTMLElement {
       live.img.removeAttribute("src");
     }
     if (live.endedNote) live.endedNote.hidden = false;
+    if (live.saveButton) live.saveButton.disabled = true;
   }
 
   _closeLive(rerender = false) {
@@ -452,18 +619,21 @@ class TrygghetskameraPanel extends HTMLElement {
     }
   }
 
-  async _start(home) {
+  async _start(home, purpose = "supervision") {
     if (this._busy) return;
     this._busy = true;
     this._setNotice("");
     try {
-      const result = await this._hass.callWS({ type: `${DOMAIN}/session/start`, entry_id: home.entry_id });
+      const result = await this._hass.callWS({ type: `${DOMAIN}/session/start`, entry_id: home.entry_id,
+        purpose });
       this._live = {
         home,
+        purpose,
         sessionId: result.session_id,
         streamPath: result.stream_path,
         endsAt: Date.now() + result.view_seconds * 1000,
         ended: false,
+        viewMode: result.view_mode || home.view_mode || "full",
       };
       this._busy = false;
       this._render();
