@@ -2,11 +2,20 @@
 
 Run it through `scripts/develop` (which bootstraps `.venv` first). Everything it makes lives in
 `.demo/` (gitignored): the Home Assistant configuration, a generated H.264 "bedroom at night"
-video that stands in for the camera, and the demo users' credentials.
+video that stands in for the camera, the MQTT broker's configuration and log (`broker/`), and the
+credentials of the demo users and of the broker.
+
+It runs the topology of a deployment: an MQTT broker (Debian's mosquitto, or amqtt from PyPI where
+mosquitto is missing, as `Broker.start_best` picks) and the home's hub, a simulated Zigbee2MQTT
+(`simulators/hub.py`, a process of its own) whose discovery messages give Home Assistant the plug,
+power, bed and connectivity entities. Broker and hub start before Home Assistant and stop after it.
 
 The demo is set up the way an installer would do it, through Home Assistant's own HTTP and
-websocket API: onboarding creates the admin, the admin creates an operator, and the demo home
-is added with the integration's real config flow. Later starts reuse all of it.
+websocket API: onboarding creates the admin, the admin creates an operator, the MQTT integration is
+set up against the broker with its config flow, and the demo home is added with the integration's
+real config flow, its equipment step given the discovered entities. Later starts reuse all of it.
+While it runs, commands typed in its terminal (`plug off`, `power 0.3`, `bed empty`, `hub kill`,
+`hub start`, …) play the faults a home has.
 
     scripts/develop                 # foreground until Ctrl-C, on http://127.0.0.1:8123/
     scripts/develop --port 0        # any free port
@@ -25,10 +34,13 @@ import os
 from pathlib import Path
 import re
 import secrets
+import selectors
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,6 +48,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
+# The simulators (the broker and the home hub) live at the top of the repo.
+sys.path.insert(0, str(REPO))
+
+from simulators.broker import (  # noqa: E402
+    Broker,
+    BrokerError,
+    amqtt_available,
+    mosquitto_path,
+)
+from simulators.hub import Hub  # noqa: E402
+
 DOMAIN = "trygghetskamera"
 INTEGRATION_DIR = REPO / "custom_components" / DOMAIN
 DEFAULT_CONFIG = REPO / ".demo" / "config"
@@ -60,31 +83,35 @@ TIMES_APART = timedelta(minutes=90)
 # few minutes of the demo coming up (and not before the home exists).
 FIRST_SLOT_AHEAD = timedelta(minutes=2)
 
-# Entities of the demo equipment (configuration.yaml below); the config flow is given these.
-PLUG = "switch.demo_plug"
-POWER = "sensor.demo_plug_power"
-BED = "binary_sensor.demo_bed"
-ROUTER = "binary_sensor.demo_router"
-# The helpers behind them, which a person flips to play a fault.
-HELPERS = (
-    "input_boolean.demo_plug_relay",
-    "input_number.demo_plug_load",
-    "input_boolean.demo_bed_occupied",
-    "input_boolean.demo_router_online",
-)
+# The demo home's hub: a simulated Zigbee2MQTT (simulators/hub.py) with a metering plug and a bed
+# sensor, publishing through the demo's own MQTT broker. Home Assistant's MQTT integration creates
+# the equipment entities from its discovery messages; the demo finds them by their unique ids.
+HUB_ID = "demo1203"
+# What each equipment option of the home is, for the printout.
+EQUIPMENT_ROLES = {
+    "plug_entity": "plug",
+    "power_entity": "power",
+    "bed_entity": "bed",
+    "connectivity_entity": "hub online",
+}
+# The demo's commands on its own terminal, and what each sends the hub simulator.
+# (`power <W>` and `hub kill` / `hub start` too, see `hub_command`.)
+HUB_COMMANDS: dict[str, dict[str, Any]] = {
+    "plug off": {"plug": False},
+    "plug on": {"plug": True},
+    "bed empty": {"occupancy": False},
+    "bed occupied": {"occupancy": True},
+}
+HUB_READY_TIMEOUT_S = 30.0
+# A bed sensor without a broker, for tests that run Home Assistant with the demo's configuration
+# but no hub (configuration.yaml below).
+BED = "binary_sensor.stand_in_bed"
 # Onboarding creates this area; the demo puts the home and its equipment in it.
 AREA_NAME = "Bedroom"
 
 # Integrations the demo cannot do without: it stops with an error unless HA set them all up.
-REQUIRED_COMPONENTS = (
-    "frontend",
-    "config",
-    "onboarding",
-    "person",
-    "template",
-    "input_boolean",
-    "input_number",
-)
+# (`mqtt` is a config entry, checked when the demo has set it up.)
+REQUIRED_COMPONENTS = ("frontend", "config", "onboarding", "person")
 
 API_TIMEOUT_S = 180.0
 READY_TIMEOUT_S = 180.0
@@ -112,67 +139,17 @@ logger:
   logs:
     custom_components.{domain}: info
 
-# The demo equipment. The helpers are what a person flips in the UI (they start healthy on every
-# start); the template entities are what the demo home watches, with the device classes that
-# real plugs, power meters, bed sensors and routers report.
-input_boolean:
-  demo_plug_relay:
-    name: Demo plug relay
-    icon: mdi:power-socket-eu
-    initial: true
-  demo_bed_occupied:
-    name: Demo bed occupied
-    icon: mdi:bed
-    initial: true
-  demo_router_online:
-    name: Demo router online
-    icon: mdi:router-wireless
-    initial: true
-
-input_number:
-  demo_plug_load:
-    name: Demo plug load
-    icon: mdi:flash
-    min: 0
-    max: 20
-    step: 0.1
-    initial: 4.5
-    unit_of_measurement: W
-    mode: slider
-
+# The demo home's plug, power sensor, bed sensor and hub connectivity come from a simulated
+# Zigbee2MQTT hub through the MQTT integration (a config entry that the demo sets up against its
+# own broker, as an installer would), not from here. The one stand-in left is for the panel's
+# browser test (tests/test_panel_e2e.py), which runs Home Assistant with this configuration but
+# without a broker and gives its home a bed sensor; the demo home does not use it.
 template:
-  - switch:
-      - name: Demo plug
-        unique_id: {domain}_demo_plug
-        icon: mdi:power-socket-eu
-        state: "{{{{ is_state('input_boolean.demo_plug_relay', 'on') }}}}"
-        turn_on:
-          - action: input_boolean.turn_on
-            target:
-              entity_id: input_boolean.demo_plug_relay
-        turn_off:
-          - action: input_boolean.turn_off
-            target:
-              entity_id: input_boolean.demo_plug_relay
-    sensor:
-      - name: Demo plug power
-        unique_id: {domain}_demo_plug_power
-        device_class: power
-        state_class: measurement
-        unit_of_measurement: W
-        # A switched-off plug draws nothing, whatever the load slider says.
-        state: >-
-          {{{{ states('input_number.demo_plug_load') | float(0)
-              if is_state('input_boolean.demo_plug_relay', 'on') else 0 }}}}
-    binary_sensor:
-      - name: Demo bed
-        unique_id: {domain}_demo_bed
+  - binary_sensor:
+      - name: Stand-in bed
+        unique_id: {domain}_stand_in_bed
         device_class: occupancy
-        state: "{{{{ is_state('input_boolean.demo_bed_occupied', 'on') }}}}"
-      - name: Demo router
-        unique_id: {domain}_demo_router
-        device_class: connectivity
-        state: "{{{{ is_state('input_boolean.demo_router_online', 'on') }}}}"
+        state: "on"
 """
 
 
@@ -195,6 +172,16 @@ class Paths:
     def video(self) -> Path:
         """The camera's stand-in: a looped H.264 file."""
         return self.config / "media" / "bedroom.mp4"
+
+    @property
+    def broker(self) -> Path:
+        """The MQTT broker's configuration, password file and log: `.demo/broker/`."""
+        return self.config.parent / "broker"
+
+    @property
+    def hub_log(self) -> Path:
+        """What the hub simulator printed: `.demo/hub.log`."""
+        return self.config.parent / "hub.log"
 
     @property
     def log(self) -> Path:
@@ -364,10 +351,11 @@ def ensure_video(path: Path) -> float | None:
 
 @dataclass
 class Account:
-    """A demo user's login."""
+    """A login: a demo user's, or the MQTT broker's (with the port Home Assistant was given)."""
 
     username: str
     password: str
+    port: int = 0
 
 
 def load_credentials(path: Path) -> dict[str, Account]:
@@ -378,12 +366,19 @@ def load_credentials(path: Path) -> dict[str, Account]:
         return {}
     except (OSError, ValueError) as err:
         raise DemoError(f"cannot read {path}: {err}") from err
-    return {role: Account(item["username"], item["password"]) for role, item in raw.items()}
+    return {
+        role: Account(item["username"], item["password"], int(item.get("port", 0)))
+        for role, item in raw.items()
+    }
 
 
 def save_credentials(path: Path, accounts: dict[str, Account]) -> None:
     """Keep the logins for the next start."""
-    data = {role: {"username": a.username, "password": a.password} for role, a in accounts.items()}
+    data = {
+        role: {"username": a.username, "password": a.password}
+        | ({"port": a.port} if a.port else {})
+        for role, a in accounts.items()
+    }
     write_private(path, json.dumps(data, indent=2))
 
 
@@ -459,6 +454,208 @@ def tail(path: Path, lines: int = 30) -> str:
     except OSError:
         return "(no output)"
     return "\n".join(text.splitlines()[-lines:])
+
+
+# --- the MQTT broker and the home hub ------------------------------------------------------------
+
+
+def broker_kind() -> str | None:
+    """The broker `Broker.start_best` would start: mosquitto if installed, else amqtt, else None."""
+    if mosquitto_path() is not None:
+        return "mosquitto"
+    return "amqtt" if amqtt_available() else None
+
+
+def describe_broker(broker: Broker) -> str:
+    """Which broker runs where, as `Broker.start_best` announces it."""
+    if broker.kind == "mosquitto":
+        return f"MQTT broker: Debian's mosquitto on {broker.host}:{broker.port}"
+    return (
+        f"MQTT broker: mosquitto is not installed, using amqtt (PyPI) on {broker.host}:"
+        f"{broker.port} instead; scripts/setup as root installs mosquitto"
+    )
+
+
+def start_broker(paths: Paths, accounts: dict[str, Account]) -> tuple[Broker, str]:
+    """Start the demo's MQTT broker; return it and the line that says which one it is.
+
+    Mosquitto if installed, else amqtt from PyPI (`Broker.start_best`), with password
+    authentication. A later start reuses the last start's port and password, so that Home
+    Assistant's MQTT entry (and a real Zigbee2MQTT pointed at the demo) find it again; only if
+    that port was taken meanwhile does it get a new one (and the demo reconfigures the entry).
+    """
+    mqtt = accounts.get("mqtt")
+    if mqtt is None:
+        mqtt = Account("trygghetskamera", new_password())
+        accounts["mqtt"] = mqtt
+        # Saved before the broker runs with it, like the admin's password.
+        save_credentials(paths.credentials, accounts)
+    login: dict[str, Any] = {"username": mqtt.username, "password": mqtt.password}
+    if mqtt.port and (kind := broker_kind()) is not None:
+        broker = Broker(paths.broker, kind=kind, **login)
+        broker.port = mqtt.port  # a preset port is kept by start()
+        with contextlib.suppress(BrokerError):
+            broker.start()
+            return broker, describe_broker(broker)
+    said: list[str] = []
+    try:
+        broker = Broker.start_best(paths.broker, say=said.append, **login)
+    except BrokerError as err:
+        raise DemoError(f"cannot start an MQTT broker: {err}") from err
+    return broker, said[-1] if said else describe_broker(broker)
+
+
+class HubProcess:
+    """The demo home's hub: `python -m simulators.hub` as a process of its own, like a real hub.
+
+    It talks to the broker only; the demo drives it through its stdin (JSON commands) or kills
+    it, as a power cut in the flat would.
+    """
+
+    def __init__(self, paths: Paths, broker: Broker) -> None:
+        """Nothing runs yet; `hub` describes its topics and what Home Assistant makes of them."""
+        self.paths = paths
+        self.broker = broker
+        self.hub = Hub(broker.host, broker.port, HUB_ID, username=broker.username)
+        self.process: subprocess.Popen[str] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The hub's process id while it runs."""
+        process = self.process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def start(self) -> None:
+        """Start the hub and wait until it says every device is online (retained on the broker)."""
+        if self.pid is not None:
+            return
+        broker = self.broker
+        command = [
+            sys.executable,
+            "-m",
+            "simulators.hub",
+            "--host",
+            broker.host,
+            "--port",
+            str(broker.port),
+            "--username",
+            broker.username,
+            "--hub",
+            HUB_ID,
+        ]
+        # The password goes through the environment, out of `ps`.
+        env = {**os.environ, "SIMULATORS_BROKER_PASSWORD": broker.password}
+        with self.paths.hub_log.open("a", encoding="utf-8") as log:
+            # A process group of its own: a Ctrl-C reaches the demo only, which stops the hub
+            # after Home Assistant. If the demo dies, the hub's stdin ends and it stops too.
+            self.process = subprocess.Popen(
+                command,
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                process_group=0,
+            )
+        line = self._ready_line(self.process)
+        if not line.startswith("ready"):
+            self.kill()
+            raise DemoError(
+                f"the hub simulator did not come online within {HUB_READY_TIMEOUT_S:.0f} s"
+                f" ({self.paths.hub_log}: {tail(self.paths.hub_log, 5)})"
+            )
+
+    @staticmethod
+    def _ready_line(process: subprocess.Popen[str]) -> str:
+        """The hub's first line (`ready 1`), or "" if it says nothing in time.
+
+        Read without a thread: `Hass.start` forks with a `preexec_fn`, which is only safe while
+        no other thread runs. The hub writes nothing else on stdout (errors go to its log).
+        """
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            if not selector.select(HUB_READY_TIMEOUT_S):
+                return ""
+        return process.stdout.readline().strip()
+
+    def send(self, command: dict[str, Any]) -> None:
+        """Send the hub one JSON command (`plug`, `power`, `occupancy`)."""
+        process = self.process
+        if process is None or process.poll() is not None or process.stdin is None:
+            raise DemoError("the hub is not running (type `hub start`)")
+        try:
+            process.stdin.write(json.dumps({"hub": HUB_ID, **command}) + "\n")
+            process.stdin.flush()
+        except OSError as err:
+            raise DemoError(f"the hub did not take the command: {err}") from err
+
+    def kill(self) -> None:
+        """SIGKILL: the hub dies without a word, so the broker publishes its last will."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+    def stop(self) -> None:
+        """Stop cleanly: the end of its stdin makes it publish `offline` and disconnect."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(OSError):
+            assert process.stdin is not None
+            process.stdin.close()
+        try:
+            process.wait(STOP_TIMEOUT_S / 6)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def hub_command(hub: HubProcess, text: str) -> str:
+    """Carry out one command typed on the demo's terminal; return what happened."""
+    words = " ".join(text.lower().split())
+    if words in HUB_COMMANDS:
+        hub.send(HUB_COMMANDS[words])
+        return f"hub: {words}"
+    if found := re.fullmatch(r"power (\d+(?:\.\d+)?)", words):
+        hub.send({"power": float(found.group(1))})
+        return f"hub: the camera and router now draw {float(found.group(1))} W"
+    if words == "hub kill":
+        hub.kill()
+        return (
+            "hub: killed (SIGKILL); the broker publishes its will, the hub's entities go"
+            " unavailable and the home's fault stands after the 15 s debounce"
+        )
+    if words == "hub start":
+        hub.start()
+        return f"hub: online again (pid {hub.pid})"
+    return "commands: " + ", ".join([*HUB_COMMANDS, "power <W>", "hub kill", "hub start"])
+
+
+def read_commands(hub: HubProcess) -> None:
+    """Take commands from the demo's terminal for as long as it runs (a daemon thread)."""
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            print(hub_command(hub, line), flush=True)
+        except DemoError as err:
+            print(f"demo: {err}", flush=True)
+
+
+def shell_examples(broker: Broker, hub: Hub, pid: int | None) -> list[str]:
+    """How to play the hub from another shell: the topics HA and a real Zigbee2MQTT use."""
+    login = f"-h {broker.host} -p {broker.port} -u {broker.username} -P '{broker.password}'"
+    bed = json.dumps({"occupancy": False, "battery": 100})
+    return [
+        f"mosquitto_pub {login} -t {hub.plug_topic}/set -m OFF",
+        f"mosquitto_pub {login} -r -t {hub.bed_topic} -m '{bed}'",
+        f"kill -9 {pid}   (the hub dies: the broker publishes its will on {hub.bridge_state_topic})"
+        if pid is not None
+        else "",
+    ]
 
 
 # --- talking to Home Assistant ------------------------------------------------------------------
@@ -712,9 +909,13 @@ async def find_home(ha: HomeAssistant) -> dict[str, Any] | None:
 
 
 async def add_home(
-    ha: HomeAssistant, paths: Paths, operator_id: str, time_zone: str
+    ha: HomeAssistant, paths: Paths, operator_id: str, time_zone: str, equipment: dict[str, str]
 ) -> tuple[str, list[str]]:
-    """Add the demo home through the integration's config flow; return (entry id, times)."""
+    """Add the demo home through the integration's config flow; return (entry id, times).
+
+    The equipment step is given the entities that MQTT discovery made from the hub, as an
+    installer picks them.
+    """
     times = agreed_times(datetime.now(ZoneInfo(time_zone)))
     answers: dict[str, dict[str, Any]] = {
         "camera": {"name": HOME_NAME, "stream_url": str(paths.video)},
@@ -725,13 +926,7 @@ async def add_home(
             "follow_up_minutes": FOLLOW_UP_MINUTES,
             "follow_ups": 1,
         },
-        "equipment": {
-            "plug_entity": PLUG,
-            "power_entity": POWER,
-            "min_power_w": 1.0,
-            "bed_entity": BED,
-            "connectivity_entity": ROUTER,
-        },
+        "equipment": {**equipment, "min_power_w": 1.0},
         "operators": {"operators": [operator_id]},
         "consent": {"consent": True},
     }
@@ -756,8 +951,8 @@ async def add_home(
     return str(result["result"]["entry_id"]), times
 
 
-async def place_in_area(ha: HomeAssistant, device_id: str) -> None:
-    """Put the new home and its equipment in the bedroom, so the Overview shows them together.
+async def place_in_area(ha: HomeAssistant, device_ids: list[str]) -> None:
+    """Put the new home and the hub's devices in the bedroom, so the Overview shows them together.
 
     Done once, when the home is added: a person may move them elsewhere afterwards.
     """
@@ -765,9 +960,115 @@ async def place_in_area(ha: HomeAssistant, device_id: str) -> None:
     area = next((a for a in areas if a.get("name", "").casefold() == AREA_NAME.casefold()), None)
     if area is None:
         return
-    await ha.ws("config/device_registry/update", device_id=device_id, area_id=area["area_id"])
-    for entity_id in (PLUG, POWER, BED, ROUTER, *HELPERS):
-        await ha.ws("config/entity_registry/update", entity_id=entity_id, area_id=area["area_id"])
+    for device_id in device_ids:
+        await ha.ws("config/device_registry/update", device_id=device_id, area_id=area["area_id"])
+
+
+async def ensure_mqtt(
+    ha: HomeAssistant, paths: Paths, broker: Broker, accounts: dict[str, Account]
+) -> str:
+    """Set up Home Assistant's MQTT integration against the demo's broker; say what was done.
+
+    Through the MQTT config flow, as an installer does in Settings (which also tries the login).
+    A later start keeps the entry while the broker is where it was; if the broker had to move
+    to another port, the entry is reconfigured through the same flow.
+    """
+    answers = {
+        "broker": broker.host,
+        "port": broker.port,
+        # amqtt speaks MQTT 3.1.1 only; Home Assistant's default is 5.
+        "protocol": "5" if broker.kind == "mosquitto" else "3.1.1",
+        "username": broker.username,
+        "password": broker.password,
+        "other_settings": {"set_client_cert": False, "set_ca_cert": "off", "transport": "tcp"},
+    }
+    mqtt = accounts["mqtt"]
+    entries = await ha.request("GET", "/api/config/config_entries/entry?domain=mqtt")
+    if entries and mqtt.port == broker.port:
+        done = "kept"
+    else:
+        start: dict[str, Any] = {"handler": "mqtt", "show_advanced_options": False}
+        if entries:
+            start["entry_id"] = entries[0]["entry_id"]  # a reconfigure flow
+        result = await ha.request("POST", "/api/config/config_entries/flow", start)
+        if result.get("type") == "form" and result.get("step_id") == "broker":
+            result = await ha.request(
+                "POST", f"/api/config/config_entries/flow/{result['flow_id']}", answers
+            )
+        accepted = result.get("type") == "create_entry" or (
+            result.get("type") == "abort" and result.get("reason") == "reconfigure_successful"
+        )
+        if not accepted:
+            raise DemoError(
+                "Home Assistant's MQTT config flow did not accept the demo's broker: "
+                f"{result.get('errors') or result}"
+            )
+        mqtt.port = broker.port
+        save_credentials(paths.credentials, accounts)
+        done = "reconfigured" if entries else "added"
+
+    async def loaded() -> dict[str, Any] | None:
+        entries = await ha.request("GET", "/api/config/config_entries/entry?domain=mqtt")
+        entry = entries[0] if entries else None
+        if entry is not None and entry.get("state") in ("setup_error", "failed_unload"):
+            raise DemoError(f"the MQTT integration is {entry['state']}: {entry.get('reason')}")
+        return entry if entry is not None and entry.get("state") == "loaded" else None
+
+    await poll("the MQTT integration to load", loaded, READY_TIMEOUT_S)
+    return done
+
+
+@dataclass
+class Equipment:
+    """The home's equipment entities that MQTT discovery made from the hub."""
+
+    entities: dict[str, str]  # equipment option -> entity id
+    device_ids: list[str]
+    states: dict[str, str]  # entity id -> state
+
+
+async def hub_equipment(ha: HomeAssistant, hub: Hub) -> Equipment | None:
+    """The entities Home Assistant made from the hub's discovery, once each has a state.
+
+    Found in the entity registry by their discovery unique ids (platform `mqtt`), whatever
+    entity ids they got.
+    """
+    registry = await ha.ws("config/entity_registry/list")
+    by_unique_id = {e["unique_id"]: e for e in registry if e.get("platform") == "mqtt"}
+    entities: dict[str, str] = {}
+    device_ids: list[str] = []
+    states: dict[str, str] = {}
+    for key, unique_id in hub.unique_ids().items():
+        entity = by_unique_id.get(unique_id)
+        if entity is None:
+            return None
+        entity_id = str(entity["entity_id"])
+        state = await ha.request("GET", f"/api/states/{entity_id}", ok=(200, 404))
+        if state is None or state.get("state") in (None, "unknown", "unavailable"):
+            return None
+        entities[key] = entity_id
+        states[entity_id] = str(state["state"])
+        if entity.get("device_id") and entity["device_id"] not in device_ids:
+            device_ids.append(str(entity["device_id"]))
+    return Equipment(entities, device_ids, states)
+
+
+async def refuse_stand_ins(ha: HomeAssistant) -> None:
+    """Stop with advice if the config dir comes from the demo of before the hub simulator.
+
+    That demo's home watched template stand-ins that no longer exist, so it would be at fault
+    forever.
+    """
+    registry = await ha.ws("config/entity_registry/list")
+    if any(
+        e.get("platform") == "template" and e.get("unique_id") == f"{DOMAIN}_demo_plug"
+        for e in registry
+    ):
+        raise DemoError(
+            "this demo config was made by an earlier demo whose equipment were template"
+            " stand-ins; the demo now runs its equipment through MQTT: delete the demo's"
+            " directory (.demo) to start afresh"
+        )
 
 
 async def find_device(ha: HomeAssistant, entry_id: str) -> dict[str, Any] | None:
@@ -790,7 +1091,8 @@ async def home_states(ha: HomeAssistant, entry_id: str) -> dict[str, dict[str, A
     them, whatever entity ids the registry gave them.
     """
     entities = await ha.ws("config/entity_registry/list")
-    wanted = {f"{entry_id}_{key}": key for key in ("status", "next_supervision")}
+    keys = ("status", "next_supervision", "equipment")
+    wanted = {f"{entry_id}_{key}": key for key in keys}
     found = {
         wanted[e["unique_id"]]: e["entity_id"]
         for e in entities
@@ -811,28 +1113,46 @@ class Demo:
     url: str
     accounts: dict[str, Account]
     device_id: str
+    entry_id: str
     states: dict[str, dict[str, Any]]
+    equipment: Equipment
+    mqtt_entry: str
     times: list[str]
     time_zone: str
     home_added_now: bool
     failed_components: list[str]
 
 
-async def bootstrap(ha: HomeAssistant, paths: Paths) -> Demo:
-    """Onboard, create the users and the demo home (each only if missing), and verify."""
-    accounts = load_credentials(paths.credentials)
+async def bootstrap(
+    ha: HomeAssistant, paths: Paths, accounts: dict[str, Account], hub: HubProcess
+) -> Demo:
+    """Onboard, create the users, MQTT and the demo home (each only if missing), and verify."""
     await onboard(ha, paths, accounts)
     config = await wait_until_running(ha)
     missing = [c for c in REQUIRED_COMPONENTS if c not in config.get("components", [])]
     if missing:
         raise DemoError(f"Home Assistant did not set up {', '.join(missing)}")
     await check_frontend_can_load(ha)
+    await refuse_stand_ins(ha)
     operator_id = await ensure_operator(ha, paths, accounts)
+    mqtt_entry = await ensure_mqtt(ha, paths, hub.broker, accounts)
+
+    async def discovered() -> Equipment | None:
+        return await hub_equipment(ha, hub.hub)
+
+    equipment = await poll(
+        f"Home Assistant to discover the hub's plug, power, bed and connectivity entities"
+        f" (MQTT discovery; the hub's output is in {paths.hub_log})",
+        discovered,
+        READY_TIMEOUT_S,
+    )
 
     times: list[str] = []
     existing = await find_home(ha)
     if existing is None:
-        entry_id, times = await add_home(ha, paths, operator_id, str(config["time_zone"]))
+        entry_id, times = await add_home(
+            ha, paths, operator_id, str(config["time_zone"]), equipment.entities
+        )
     else:
         entry_id = str(existing["entry_id"])
 
@@ -850,19 +1170,25 @@ async def bootstrap(ha: HomeAssistant, paths: Paths) -> Demo:
     async def device() -> dict[str, Any] | None:
         return await find_device(ha, entry_id)
 
-    async def states() -> dict[str, dict[str, Any]] | None:
-        return await home_states(ha, entry_id)
+    async def healthy() -> dict[str, dict[str, Any]] | None:
+        # The equipment sensor off: the home reads the hub's entities and finds no fault.
+        states = await home_states(ha, entry_id)
+        equipment = (states or {}).get("equipment")
+        return states if equipment is not None and equipment["state"] == "off" else None
 
     await poll(f"{HOME_NAME}'s config entry to load", loaded, READY_TIMEOUT_S)
     found = await poll(f"the device of {HOME_NAME}", device, READY_TIMEOUT_S)
     if existing is None:
-        await place_in_area(ha, str(found["id"]))
-    home = await poll(f"the states of {HOME_NAME}'s sensors", states, READY_TIMEOUT_S)
+        await place_in_area(ha, [str(found["id"]), *equipment.device_ids])
+    home = await poll(f"{HOME_NAME}'s sensors, with no equipment fault", healthy, READY_TIMEOUT_S)
     return Demo(
         url=f"{ha.base}/",
         accounts=accounts,
         device_id=str(found["id"]),
+        entry_id=entry_id,
         states=home,
+        equipment=equipment,
+        mqtt_entry=mqtt_entry,
         times=times,
         time_zone=str(config["time_zone"]),
         home_added_now=existing is None,
@@ -886,9 +1212,12 @@ def local_clock(iso: str, time_zone: str) -> str:
     return iso
 
 
-def report(demo: Demo, timings: Timings, paths: Paths, *, check: bool) -> None:
-    """Print where the demo is and how to log in."""
+def report(
+    demo: Demo, timings: Timings, paths: Paths, hub: HubProcess, broker_line: str, *, check: bool
+) -> None:
+    """Print where the demo is, how to log in, what is simulated and how to play a fault."""
     admin, operator = demo.accounts["admin"], demo.accounts["operator"]
+    broker = hub.broker
     status = demo.states["status"]
     lines = [
         "",
@@ -908,11 +1237,48 @@ def report(demo: Demo, timings: Timings, paths: Paths, *, check: bool) -> None:
         lines.append(
             f"  next slot:    {local_clock(upcoming['state'], demo.time_zone)} ({demo.time_zone})"
         )
+    if equipment := demo.states.get("equipment"):
+        faults = equipment.get("attributes", {}).get("faults") or []
+        lines.append(
+            f"  faults:       {equipment['entity_id']} = {equipment['state']}"
+            + (f" ({', '.join(faults)})" if faults else " (none)")
+        )
     lines += [
+        "  simulated:    the camera (a looped video), the home's Zigbee2MQTT hub and its devices",
         f"  camera:       {paths.video} (looped)",
-        f"  equipment:    {PLUG}, {POWER}, {BED}, {ROUTER}",
-        f"                (in the {AREA_NAME} area; flip them with {', '.join(HELPERS[:2])},",
-        f"                {', '.join(HELPERS[2:])})",
+        f"  MQTT broker:  {broker_line.removeprefix('MQTT broker: ')}",
+        f"                user {broker.username} (password in the credentials file);"
+        f" Home Assistant's MQTT entry {demo.mqtt_entry}; log {broker.log_path}",
+        f"  home hub:     simulated Zigbee2MQTT {HUB_ID!r}, pid {hub.pid}, base topic"
+        f" {hub.hub.base_topic}; output in {paths.hub_log}",
+        "  equipment:    from MQTT discovery, in the home's equipment step"
+        + (f" and the {AREA_NAME} area" if demo.home_added_now else "")
+        + ":",
+    ]
+    for key, entity_id in demo.equipment.entities.items():
+        role = EQUIPMENT_ROLES.get(key, key)
+        lines.append(
+            f"                {role + ':':<11} {entity_id} = {demo.equipment.states[entity_id]}"
+        )
+    if not check:
+        lines.append(
+            "  play a fault: type here: plug off | plug on | power 0.3 | bed empty |"
+            " bed occupied | hub kill | hub start"
+        )
+    lines.append(
+        ("  from a shell: " if not check else "  from a shell (while it runs): ")
+        + (
+            ""
+            if shutil.which("mosquitto_pub")
+            else "(mosquitto_pub: apt-get install mosquitto-clients)"
+        )
+    )
+    lines += [
+        f"                {example}"
+        for example in shell_examples(broker, hub.hub, hub.pid)
+        if example
+    ]
+    lines += [
         f"  log:          {paths.log}",
         f"  credentials:  {paths.credentials}",
         f"  start took:   {timings.summary()}",
@@ -960,8 +1326,31 @@ async def check_operator_login(session: aiohttp.ClientSession, port: int, demo: 
         raise DemoError(f"the operator {user.get('name')!r} is an administrator")
 
 
+async def check_plug_round_trip(ha: HomeAssistant, plug: str) -> None:
+    """Switch the plug off and on from Home Assistant: through the broker to the hub and back.
+
+    Home Assistant publishes on the plug's `set` topic, the hub switches and publishes its new
+    state, and the entity follows; back on at once, well inside the fault's debounce.
+    """
+    for service, wanted in (("turn_off", "off"), ("turn_on", "on")):
+        await ha.request("POST", f"/api/services/switch/{service}", {"entity_id": plug})
+
+        async def switched(wanted: str = wanted) -> str | None:
+            state = await ha.request("GET", f"/api/states/{plug}")
+            return wanted if state.get("state") == wanted else None
+
+        await poll(f"{plug} to turn {wanted} through the hub", switched, READY_TIMEOUT_S)
+
+
 async def bring_up(
-    hass: Hass, port: int, timings: Timings, *, bootstrap_demo: bool, check: bool = False
+    hass: Hass,
+    port: int,
+    timings: Timings,
+    *,
+    bootstrap_demo: bool,
+    accounts: dict[str, Account] | None = None,
+    hub: HubProcess | None = None,
+    check: bool = False,
 ) -> Demo | None:
     """Wait for the API to answer, then (unless only restarting) bootstrap and verify."""
     assert hass.process is not None
@@ -971,19 +1360,25 @@ async def bring_up(
         timings.api_answered = time.monotonic()
         if not bootstrap_demo:
             return None
+        assert accounts is not None
+        assert hub is not None
         try:
-            demo = await bootstrap(ha, hass.paths)
+            demo = await bootstrap(ha, hass.paths, accounts, hub)
+            timings.ready = time.monotonic()
+            if check:
+                await check_plug_round_trip(ha, demo.equipment.entities["plug_entity"])
         finally:
             await ha.close()
-        timings.ready = time.monotonic()
         if check:
             await check_operator_login(session, port, demo)
     return demo
 
 
-def serve(hass: Hass, port: int, timings: Timings) -> int:
+def serve(hass: Hass, port: int, timings: Timings, hub: HubProcess) -> int:
     """Stay in the foreground; restart HA when it asks to be; return its exit code."""
     print("Press Ctrl-C to stop.", flush=True)
+    if sys.stdin is not None and sys.stdin.isatty():
+        threading.Thread(target=read_commands, args=(hub,), name="commands", daemon=True).start()
     while True:
         assert hass.process is not None
         code = hass.process.wait()
@@ -992,6 +1387,7 @@ def serve(hass: Hass, port: int, timings: Timings) -> int:
             return code
         # Under a supervisor or container, something restarts HA when it exits with this
         # code (Settings → ⋮ → Restart, e.g. after editing the integration): here, we do.
+        # The broker and the hub keep running meanwhile, as they would on their own hosts.
         print("Home Assistant asked to be restarted; starting it again", flush=True)
         timings.hass_started = time.monotonic()
         hass.start()
@@ -1018,18 +1414,35 @@ def main(argv: list[str]) -> int:
     write_configuration(paths.config)
     write_http_config(paths.config, port)
     timings.video_generated = ensure_video(paths.video)
+    accounts = load_credentials(paths.credentials)
 
     signal.signal(signal.SIGTERM, _interrupt)
+    # The broker and the home hub first, as in a municipality: they run before and beside
+    # Home Assistant, whose MQTT integration then connects at once.
+    broker, broker_line = start_broker(paths, accounts)
+    print(f"demo: {broker_line}", flush=True)
+    hub = HubProcess(paths, broker)
     hass = Hass(paths)
-    timings.hass_started = time.monotonic()
-    hass.start()
     try:
-        demo = asyncio.run(bring_up(hass, port, timings, bootstrap_demo=True, check=args.check))
+        hub.start()
+        timings.hass_started = time.monotonic()
+        hass.start()
+        demo = asyncio.run(
+            bring_up(
+                hass,
+                port,
+                timings,
+                bootstrap_demo=True,
+                accounts=accounts,
+                hub=hub,
+                check=args.check,
+            )
+        )
         assert demo is not None
-        report(demo, timings, paths, check=args.check)
+        report(demo, timings, paths, hub, broker_line, check=args.check)
         if args.check:
             return 0
-        return serve(hass, port, timings)
+        return serve(hass, port, timings, hub)
     except DemoError as err:
         print(f"\ndemo: {err}\n--- the end of {paths.console} ---\n{tail(paths.console)}")
         return 1
@@ -1038,7 +1451,11 @@ def main(argv: list[str]) -> int:
         return 0
     finally:
         code = hass.stop()
-        print(f"Home Assistant stopped (exit code {code})", flush=True)
+        if code is not None:
+            print(f"Home Assistant stopped (exit code {code})", flush=True)
+        hub.stop()
+        broker.stop()
+        print(f"hub and {broker.kind} stopped", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,15 @@
-"""The demo launcher: a real Home Assistant starts, gets its demo home, and stops again."""
+"""The demo launcher: a real Home Assistant starts, gets its demo home, and stops again.
+
+The demo runs the deployment's topology: a real MQTT broker (Debian's mosquitto, installed by
+scripts/setup), a simulated Zigbee2MQTT hub as its own process, and Home Assistant's MQTT
+integration set up through its config flow; the home's equipment comes from MQTT discovery.
+"""
 
 import json
+import os
 from pathlib import Path
 import re
+import socket
 import subprocess
 import sys
 
@@ -41,7 +48,39 @@ def device_id(output: str) -> str:
     return found.group(1)
 
 
-def test_demo_check_starts_home_assistant_with_the_demo_home(tmp_path: Path) -> None:
+def broker_port(output: str) -> int:
+    found = re.search(r"MQTT broker: +Debian's mosquitto on 127\.0\.0\.1:(\d+)", output)
+    # scripts/setup installs mosquitto; without it the demo says it fell back to amqtt.
+    assert found, f"the demo did not run Debian's mosquitto:\n{output}"
+    return int(found.group(1))
+
+
+def hub_pid(output: str) -> int:
+    found = re.search(r"home hub: .*, pid (\d+),", output)
+    assert found, output
+    return int(found.group(1))
+
+
+def assert_stopped(output: str) -> None:
+    """After the demo, neither its hub process nor its broker is left running."""
+    assert not Path(f"/proc/{hub_pid(output)}").exists(), output
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", broker_port(output))) != 0, output
+    assert "hub and mosquitto stopped" in output
+
+
+# Entity ids Home Assistant gives the hub's discovered entities (Zigbee2MQTT's default ids).
+EQUIPMENT = {
+    "plug": "switch.demo1203_plug = on",
+    "power": "sensor.demo1203_plug_power = 6.5",
+    "bed": "binary_sensor.demo1203_bed_occupancy = on",
+    "hub online": "binary_sensor.demo1203_bridge_connection_state = on",
+}
+
+
+def test_demo_check_starts_home_assistant_with_the_demo_home(
+    tmp_path: Path, socket_enabled: None
+) -> None:
     config = tmp_path / "config"
 
     first = run_check(config)
@@ -53,12 +92,56 @@ def test_demo_check_starts_home_assistant_with_the_demo_home(tmp_path: Path) -> 
         ROOT / "custom_components" / "trygghetskamera"
     )
     credentials = json.loads((tmp_path / "credentials.json").read_text(encoding="utf-8"))
-    assert set(credentials) == {"admin", "operator"}
-    for account in credentials.values():
+    assert set(credentials) == {"admin", "operator", "mqtt"}
+    for role in ("admin", "operator"):
+        account = credentials[role]
         assert f"{account['username']} / {account['password']}" in first
+    assert oct((tmp_path / "credentials.json").stat().st_mode & 0o777) == "0o600"
 
-    # A second start reuses what the first made: the same users, the same home.
+    # The equipment came from the simulated hub through the broker: MQTT discovery made the
+    # entities, the config flow's equipment step took them, and the home reads them healthy.
+    # (--check also switched the plug off and on from Home Assistant, through the hub.)
+    port = broker_port(first)
+    assert credentials["mqtt"]["port"] == port
+    assert "Home Assistant's MQTT entry added" in first
+    for role, entity in EQUIPMENT.items():
+        assert re.search(rf"{role}: +{re.escape(entity)}\b", first), first
+    assert re.search(r"faults: +binary_sensor\.\w+_equipment = off \(none\)", first), first
+    assert f"-p {port} -u trygghetskamera -P '{credentials['mqtt']['password']}'" in first
+    assert_stopped(first)
+
+    # A second start reuses what the first made: the same users, the same home, the broker on
+    # the same port, so Home Assistant's MQTT entry stays as it is.
     second = run_check(config)
     assert device_id(second) == home
     assert "(added now)" not in second
+    assert broker_port(second) == port
+    assert "Home Assistant's MQTT entry kept" in second
+    for role, entity in EQUIPMENT.items():
+        assert re.search(rf"{role}: +{re.escape(entity)}\b", second), second
     assert json.loads((tmp_path / "credentials.json").read_text(encoding="utf-8")) == credentials
+    assert_stopped(second)
+
+
+def test_demo_moves_to_a_new_broker_port_when_its_old_one_is_taken(
+    tmp_path: Path, socket_enabled: None
+) -> None:
+    config = tmp_path / "config"
+    port = broker_port(run_check(config))
+
+    with socket.socket() as squatter:
+        # Something else listens on the broker's old port now.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        moved = run_check(config)
+
+    new_port = broker_port(moved)
+    assert new_port != port
+    # The MQTT entry was reconfigured through its flow, and the equipment still arrives.
+    assert "Home Assistant's MQTT entry reconfigured" in moved
+    for role, entity in EQUIPMENT.items():
+        assert re.search(rf"{role}: +{re.escape(entity)}\b", moved), moved
+    credentials = json.loads((tmp_path / "credentials.json").read_text(encoding="utf-8"))
+    assert credentials["mqtt"]["port"] == new_port
+    assert os.path.exists(tmp_path / "broker" / "mosquitto.log")
