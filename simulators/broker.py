@@ -37,6 +37,21 @@ INSTALL_HINT = (
 )
 
 
+# Runs the broker as its child and stops it when the pipe on its standard input closes: the
+# process that started it has stopped or died (the operating system closes the pipe even after
+# SIGKILL). Its exit status is the broker's.
+_GUARDIAN = """
+import signal, subprocess, sys, threading
+child = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL)
+def watch():
+    sys.stdin.buffer.read()
+    child.terminate()
+threading.Thread(target=watch, daemon=True).start()
+signal.signal(signal.SIGTERM, lambda *_: child.terminate())
+sys.exit(child.wait())
+"""
+
+
 class BrokerError(RuntimeError):
     """The broker could not be started (missing, refused its configuration, or never ready)."""
 
@@ -258,9 +273,11 @@ class Broker:
             [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
         )
         with out.open("ab") as sink:
+            # Through a guardian that stops the broker when this process goes, however it goes
+            # (a test run killed by a timeout leaves no broker behind).
             self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
+                [sys.executable, "-c", _GUARDIAN, *command],
+                stdin=subprocess.PIPE,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,
@@ -348,14 +365,20 @@ class Broker:
 
     def _terminate(self, sig: signal.Signals) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        if process.poll() is None:
+            # The guardian and the broker are one process group (their own session).
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+        if process.stdin is not None:
+            process.stdin.close()
 
     def _log_tail(self) -> str:
         lines: list[str] = []

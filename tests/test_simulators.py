@@ -1,0 +1,55 @@
+"""The test broker never outlives whoever started it, even a run killed without warning."""
+
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+
+STARTER = """
+import os, pathlib, signal, sys
+from simulators.broker import Broker
+broker = Broker.mosquitto(pathlib.Path(sys.argv[1]))
+broker.start()
+print(broker.port, flush=True)
+signal.pause()
+"""
+
+
+def broker_alive(port: int) -> bool:
+    """Whether a mosquitto with this port in its generated config still runs."""
+    found = subprocess.run(
+        ["pgrep", "-x", "mosquitto"], capture_output=True, text=True, check=False
+    )
+    for pid in found.stdout.split():
+        try:
+            arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except FileNotFoundError:  # gone meanwhile
+            continue
+        if len(arguments) > 2 and f"listener {port} " in Path(arguments[2].decode()).read_text():
+            return True
+    return False
+
+
+def test_a_killed_starter_takes_its_broker_with_it(tmp_path: Path, socket_enabled: None) -> None:
+    starter = subprocess.Popen(
+        [sys.executable, "-c", STARTER, str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert starter.stdout is not None
+    port = int(starter.stdout.readline())
+    assert broker_alive(port)
+    starter.send_signal(signal.SIGKILL)
+    starter.wait(timeout=10)
+    # The guardian notices the closed pipe at once; the broker needs a moment to stop.
+    deadline = time.monotonic() + 10
+    while broker_alive(port):
+        if time.monotonic() > deadline:
+            pytest.fail(f"the broker on port {port} outlived the process that started it")
+        time.sleep(0.05)
