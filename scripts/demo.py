@@ -103,9 +103,6 @@ HUB_COMMANDS: dict[str, dict[str, Any]] = {
     "bed occupied": {"occupancy": True},
 }
 HUB_READY_TIMEOUT_S = 30.0
-# A bed sensor without a broker, for tests that run Home Assistant with the demo's configuration
-# but no hub (configuration.yaml below).
-BED = "binary_sensor.stand_in_bed"
 # Onboarding creates this area; the demo puts the home and its equipment in it.
 AREA_NAME = "Bedroom"
 
@@ -141,15 +138,7 @@ logger:
 
 # The demo home's plug, power sensor, bed sensor and hub connectivity come from a simulated
 # Zigbee2MQTT hub through the MQTT integration (a config entry that the demo sets up against its
-# own broker, as an installer would), not from here. The one stand-in left is for the panel's
-# browser test (tests/test_panel_e2e.py), which runs Home Assistant with this configuration but
-# without a broker and gives its home a bed sensor; the demo home does not use it.
-template:
-  - binary_sensor:
-      - name: Stand-in bed
-        unique_id: {domain}_stand_in_bed
-        device_class: occupancy
-        state: "on"
+# own broker, as an installer would), not from here.
 """
 
 
