@@ -12,7 +12,6 @@ from typing import Any
 
 from aiohttp import ClientSession
 import av
-from homeassistant.auth.models import User
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
@@ -40,37 +39,7 @@ from custom_components.trygghetskamera.runtime import STORAGE_VERSION, home_conf
 from custom_components.trygghetskamera.supervision import Supervisor
 from custom_components.trygghetskamera.view_filter import region_pixels
 
-from .conftest import make_home_entry
-
-CLIENT_ID = "https://nattpatrull.example/"
-
-
-class Person:
-    """A real Home Assistant user with a login (refresh and access token)."""
-
-    def __init__(self, user: User, token: str) -> None:
-        self.user = user
-        self.token = token
-
-
-@pytest.fixture
-async def make_person(
-    hass: HomeAssistant, hass_owner_user: User
-) -> Callable[..., Awaitable[Person]]:
-    """Staff with their own logins (the owner exists first, so nobody else becomes it)."""
-
-    async def make(name: str, *, admin: bool = False) -> Person:
-        group = "system-admin" if admin else "system-users"
-        user = await hass.auth.async_create_user(name, group_ids=[group])
-        refresh = await hass.auth.async_create_refresh_token(user, CLIENT_ID)
-        return Person(user, hass.auth.async_create_access_token(refresh))
-
-    return make
-
-
-@pytest.fixture
-async def operator(make_person: Callable[..., Awaitable[Person]]) -> Person:
-    return await make_person("Nattpersonal")
+from .conftest import Person, make_home_entry
 
 
 async def add_home_with_open_slot(

@@ -22,8 +22,8 @@ from pytest_homeassistant_custom_component.typing import (
 from custom_components.trygghetskamera.const import CONF_TIMES, DOMAIN
 from custom_components.trygghetskamera.panel import PANEL_STATIC_URL, PANEL_URL_PATH
 
-from .conftest import make_home_entry
-from .test_gate import CLIENT_ID, add_home_with_open_slot, ws_call
+from .conftest import CLIENT_ID, make_home_entry
+from .test_gate import add_home_with_open_slot, ws_call
 
 
 async def operator_token(hass: HomeAssistant, user: User) -> str:
