@@ -21,7 +21,8 @@ from amqtt.broker import Broker as AmqttBroker
 from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.session import Session
 
-PASSWORD_ENV = "SIMULATORS_BROKER_PASSWORD"
+from simulators.child import PASSWORD_ENV
+
 AUTH_PLUGIN = "simulators.amqtt_broker.SingleUserAuthPlugin"
 
 

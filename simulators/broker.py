@@ -28,8 +28,9 @@ import time
 from types import TracebackType
 from typing import Self
 
+from .child import child_env
+
 DEBIAN_MOSQUITTO = "/usr/sbin/mosquitto"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 MOSQUITTO_ENV = "SIMULATORS_MOSQUITTO"
 INSTALL_HINT = (
     "Debian's mosquitto is not installed: run scripts/setup as root "
@@ -266,12 +267,9 @@ class Broker:
         mosquitto = self.kind == "mosquitto"
         command = self._mosquitto_command() if mosquitto else self._amqtt_command()
         out = self.workdir / f"{self.kind}.out"
-        # The amqtt wrapper takes the password from its environment, never from argv.
-        env = {**os.environ, "SIMULATORS_BROKER_PASSWORD": self.password}
-        # `-m simulators.amqtt_broker` runs in the work directory: let it find this package.
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-        )
+        # The amqtt wrapper takes the password from its environment, never from argv, and runs
+        # `-m simulators.amqtt_broker` in the work directory: child_env lets it find this package.
+        env = child_env(self.password)
         with out.open("ab") as sink:
             # Through a guardian that stops the broker when this process goes, however it goes
             # (a test run killed by a timeout leaves no broker behind).

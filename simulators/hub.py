@@ -38,14 +38,10 @@ import itertools
 import json
 import logging
 import os
-from pathlib import Path
-import selectors
 import signal
 import socket
-import subprocess
 import sys
 import threading
-import time
 from types import FrameType, TracebackType
 from typing import Any, Self
 
@@ -53,6 +49,8 @@ from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage,
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+
+from .child import PASSWORD_ENV, ChildProcess
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,7 +60,6 @@ ORIGIN = {"name": "Zigbee2MQTT", "sw": "simulated", "url": "https://www.zigbee2m
 ONLINE = json.dumps({"state": "online"})
 OFFLINE = json.dumps({"state": "offline"})
 AVAILABILITY_TEMPLATE = "{{ value_json.state }}"
-PASSWORD_ENV = "SIMULATORS_BROKER_PASSWORD"
 
 
 def ieee_address(*parts: str) -> str:
@@ -459,7 +456,6 @@ class Hub:
 
 
 # --- hubs in a child process -------------------------------------------------------------------
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class HubProcess:
@@ -490,41 +486,26 @@ class HubProcess:
         self.timeout_s = timeout_s
         self.python = python
         self.hubs = {hub_id: Hub(host, port, hub_id) for hub_id in hub_ids}
-        self._process: subprocess.Popen[bytes] | None = None
         self._ids = itertools.count(1)
-        self._pending = b""
+        arguments = ["--host", host, "--port", str(port), "--power", str(power_w)]
+        arguments += ["--timeout", str(timeout_s)]
+        if username is not None:
+            arguments += ["--username", username]
+        for hub_id in self.hubs:
+            arguments += ["--hub", hub_id]
+        self._child = ChildProcess(
+            "hub", arguments, password=password, error=HubError, python=python
+        )
 
     @property
     def pid(self) -> int | None:
         """The child's process id while it runs."""
-        return self._process.pid if self._process and self._process.poll() is None else None
+        return self._child.pid
 
     def start(self) -> None:
         """Start the child and return once it printed ``ready <n>`` (every hub online)."""
-        command = [self.python, "-m", "simulators.hub", "--host", self.host]
-        command += ["--port", str(self.port), "--power", str(self.power_w)]
-        command += ["--timeout", str(self.timeout_s)]
-        if self.username is not None:
-            command += ["--username", self.username]
-        for hub_id in self.hubs:
-            command += ["--hub", hub_id]
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
-        )
-        if self.password is not None:
-            env[PASSWORD_ENV] = self.password
-        self._pending = b""
-        self._process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            bufsize=0,
-            env=env,
-            cwd=REPO_ROOT,
-            start_new_session=True,
-        )
-        line = self._read_line(self.timeout_s + 5)
+        self._child.spawn()
+        line = self._child.read_line(self.timeout_s + 5)
         if line != f"ready {len(self.hubs)}":
             self.kill()
             raise HubError(f"hub process did not get ready: {line!r}")
@@ -535,38 +516,19 @@ class HubProcess:
         Returns once the child carried it out (the MQTT message is sent, not necessarily
         delivered).
         """
-        process = self._running()
         command_id = next(self._ids)
-        assert process.stdin is not None
-        line = json.dumps({"hub": hub_id, **fields, "id": command_id}) + "\n"
-        process.stdin.write(line.encode())
-        answer = self._read_line(10.0)
+        self._child.write_line(json.dumps({"hub": hub_id, **fields, "id": command_id}))
+        answer = self._child.read_line(10.0)
         if answer != f"ok {command_id}":
             raise HubError(f"command {fields} for {hub_id} failed: {answer!r}")
 
     def kill(self) -> None:
         """SIGKILL: every hub drops without DISCONNECT; the broker publishes every will."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-        self._close(process)
+        self._child.kill()
 
     def stop(self) -> None:
         """Stop cleanly: each hub publishes ``offline`` and disconnects (end of stdin)."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            with contextlib.suppress(OSError):
-                assert process.stdin is not None
-                process.stdin.close()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-        self._close(process)
+        self._child.stop()
 
     def __enter__(self) -> Self:
         """Start the hubs."""
@@ -581,38 +543,6 @@ class HubProcess:
     ) -> None:
         """Stop the hubs cleanly."""
         self.stop()
-
-    def _running(self) -> subprocess.Popen[bytes]:
-        if self._process is None or self._process.poll() is not None:
-            raise HubError("the hub process is not running")
-        return self._process
-
-    def _read_line(self, timeout_s: float) -> str:
-        """The child's next line on stdout (unbuffered, so a select never misses a line)."""
-        process = self._running()
-        assert process.stdout is not None
-        deadline = time.monotonic() + timeout_s
-        while b"\n" not in self._pending:
-            remaining = deadline - time.monotonic()
-            with selectors.DefaultSelector() as selector:
-                selector.register(process.stdout, selectors.EVENT_READ)
-                if remaining <= 0 or not selector.select(remaining):
-                    raise HubError(f"no answer from the hub process within {timeout_s} s")
-            chunk = os.read(process.stdout.fileno(), 4096)
-            if not chunk:
-                raise HubError(f"the hub process ended (exit {process.wait()})")
-            self._pending += chunk
-        line, _, self._pending = self._pending.partition(b"\n")
-        return line.decode(errors="replace").strip()
-
-    @staticmethod
-    def _close(process: subprocess.Popen[bytes] | None) -> None:
-        if process is None:
-            return
-        for stream in (process.stdin, process.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
 
 
 # --- process entry point ------------------------------------------------------------------------

@@ -17,7 +17,6 @@ import json
 import os
 import selectors
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -29,7 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from .hub import PASSWORD_ENV, REPO_ROOT
+from .child import PASSWORD_ENV, ChildProcess
 
 
 class SubscriberError(RuntimeError):
@@ -53,43 +52,26 @@ class Subscriber:
         self.host, self.port = host, port
         self.topics = list(topics)
         self.username, self.password = username, password
-        self.python = python
-        self._process: subprocess.Popen[bytes] | None = None
-        self._pending = b""
         self.received: list[dict[str, Any]] = []
+        arguments = ["--host", host, "--port", str(port)]
+        if username is not None:
+            arguments += ["--username", username]
+        for topic in self.topics:
+            arguments += ["--topic", topic]
+        self._child = ChildProcess(
+            "subscriber", arguments, password=password, error=SubscriberError, python=python
+        )
 
     def start(self, timeout_s: float = 15.0) -> None:
         """Start and return once the broker acknowledged the subscription."""
-        command = [self.python, "-m", "simulators.subscriber", "--host", self.host]
-        command += ["--port", str(self.port)]
-        if self.username is not None:
-            command += ["--username", self.username]
-        for topic in self.topics:
-            command += ["--topic", topic]
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
-        )
-        if self.password is not None:
-            env[PASSWORD_ENV] = self.password
-        self._pending = b""
-        self._process = subprocess.Popen(
-            command,
-            # Its stdin is ours: when this process dies, the child sees EOF and ends too.
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            bufsize=0,
-            env=env,
-            cwd=REPO_ROOT,
-            start_new_session=True,
-        )
-        if (line := self._read_line(timeout_s)) != "ready":
+        self._child.spawn()
+        if (line := self._child.read_line(timeout_s)) != "ready":
             self.stop()
             raise SubscriberError(f"the subscriber did not get ready: {line!r}")
 
     def next_message(self, timeout_s: float = 15.0) -> dict[str, Any]:
         """The next message: ``{"topic", "payload", "retain", "qos"}``; blocks up to the timeout."""
-        message = json.loads(self._read_line(timeout_s))
+        message = json.loads(self._child.read_line(timeout_s))
         self.received.append(message)
         return message
 
@@ -101,7 +83,7 @@ class Subscriber:
         """
         while True:
             try:
-                line = self._read_line(0.0)
+                line = self._child.read_line(0.0)
             except SubscriberError:
                 return self.received
             self.received.append(json.loads(line))
@@ -120,21 +102,7 @@ class Subscriber:
 
     def stop(self) -> None:
         """Stop the child."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.stdin is not None:
-            with contextlib.suppress(OSError):
-                process.stdin.close()
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-        if process.stdout is not None:
-            process.stdout.close()
+        self._child.stop(5.0, terminate=True)
 
     def __enter__(self) -> Self:
         """Start the subscriber."""

@@ -20,17 +20,16 @@ signal.pause()
 """
 
 
-def broker_alive(port: int) -> bool:
-    """Whether a mosquitto with this port in its generated config still runs."""
-    found = subprocess.run(
-        ["pgrep", "-x", "mosquitto"], capture_output=True, text=True, check=False
-    )
-    for pid in found.stdout.split():
+def broker_alive(workdir: Path) -> bool:
+    """Whether a mosquitto runs with the configuration generated in `workdir`."""
+    config = str(workdir / "mosquitto.conf").encode()
+    found = subprocess.run(["pgrep", "-x", "mosquitto"], capture_output=True, check=False)
+    for pid in found.stdout.decode().split():
         try:
             arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except FileNotFoundError:  # gone meanwhile
             continue
-        if len(arguments) > 2 and f"listener {port} " in Path(arguments[2].decode()).read_text():
+        if config in arguments:
             return True
     return False
 
@@ -44,12 +43,12 @@ def test_a_killed_starter_takes_its_broker_with_it(tmp_path: Path, socket_enable
     )
     assert starter.stdout is not None
     port = int(starter.stdout.readline())
-    assert broker_alive(port)
+    assert broker_alive(tmp_path)
     starter.send_signal(signal.SIGKILL)
     starter.wait(timeout=10)
     # The guardian notices the closed pipe at once; the broker needs a moment to stop.
     deadline = time.monotonic() + 10
-    while broker_alive(port):
+    while broker_alive(tmp_path):
         if time.monotonic() > deadline:
             pytest.fail(f"the broker on port {port} outlived the process that started it")
         time.sleep(0.05)
