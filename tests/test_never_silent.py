@@ -35,6 +35,7 @@ from custom_components.trygghetskamera.const import (
 )
 from custom_components.trygghetskamera.runtime import STORAGE_VERSION
 from custom_components.trygghetskamera.supervision import Outcome
+from custom_components.trygghetskamera.watchdog import WATCHDOG, async_setup_watchdog
 
 from .conftest import Person, make_home_entry
 from .test_gate import ws_call
@@ -305,3 +306,30 @@ async def test_the_watchdog_keeps_an_agreed_time_on_dst_nights(
         moment += timedelta(minutes=30)
         await go(hass, freezer, moment)
     assert [event.data["slot"] for event in visits] == expected
+
+
+async def test_slots_of_a_disabled_home_that_passed_while_home_assistant_was_down(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    night_video: Path,
+    operator: Person,
+) -> None:
+    """Home Assistant stops at 21:00 and starts at 02:00: the 22:30 and 01:30 checks are owed."""
+    entry = make_home_entry(
+        str(night_video), [operator.user.id], **{CONF_TIMES: ["22:30", "01:30", "04:30"]}
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_set_disabled_by(entry.entry_id, ConfigEntryDisabler.USER)
+    await go(hass, freezer, at("21:00"))
+    # Home Assistant stops: the watchdog's progress is written to disk as it goes down.
+    hass.data[WATCHDOG].async_stop()
+    await hass.async_block_till_done()
+    visits = async_capture_events(hass, EVENT_VISIT_REQUIRED)
+    freezer.move_to(at("02:00"))
+    # ... and starts again: a new watchdog reads that progress and catches up.
+    await async_setup_watchdog(hass)
+    await hass.async_block_till_done()
+    assert [event.data["slot"] for event in visits] == [SLOT_2230, SLOT_0130]
+    assert {event.data["reason"] for event in visits} == {"fault"}
+    await go(hass, freezer, at("04:30"))
+    assert [event.data["slot"] for event in visits][2:] == ["2026-01-16T04:30:00+01:00"]

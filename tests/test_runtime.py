@@ -193,7 +193,7 @@ class Home:
         assert self.entry.state is ConfigEntryState.NOT_LOADED
         await self.go(down_until)
         assert await self.hass.config_entries.async_setup(self.entry.entry_id)
-        watchdog.async_start()
+        await watchdog.async_start()
         await self.hass.async_block_till_done()
 
     def visit_data(self) -> list[dict[str, Any]]:

@@ -46,7 +46,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_operator_api(hass)
     await async_setup_panel(hass)
     # Independent of every home's own setup: a home that is not running still owes its slots.
-    async_setup_watchdog(hass)
+    await async_setup_watchdog(hass)
     return True
 
 

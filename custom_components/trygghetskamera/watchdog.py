@@ -7,6 +7,10 @@ was disabled. At each agreed time of a home that is not running it fires
 `trygghetskamera_visit_required` (reason `fault`), keeps a repair issue open that says the home is
 not supervised digitally, and writes an audit record. Supervision ends only when the home is
 removed.
+
+Home Assistant itself may be down when such a slot comes: the watchdog keeps on disk the moment up
+to which it has taken care of the slots, and once Home Assistant has started again it raises each
+slot of a home that is not running that began meanwhile (up to a day back).
 """
 
 from collections.abc import Iterable
@@ -32,6 +36,7 @@ from homeassistant.core import (
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
@@ -49,6 +54,9 @@ from .supervision import Reason, Slot, night_of, slots_for_night
 _LOGGER = logging.getLogger(__name__)
 
 WATCHDOG: HassKey[Watchdog] = HassKey(f"{DOMAIN}_watchdog")
+STORAGE_VERSION = 1
+# After a restart, slots that began while Home Assistant was down are raised up to this far back.
+CATCH_UP = timedelta(days=1)
 
 # A home whose entry is in one of these states runs, or is about to (its runtime then catches
 # up with whatever slot passed meanwhile as missed).
@@ -85,21 +93,31 @@ class Watchdog:
         self._rearm_pending = False
         # Slots up to this moment are taken care of; the timer looks for later ones.
         self._since = dt_util.utcnow()
+        # Where the last run (before a restart) had got to: caught up with once started.
+        self._resume_from: datetime | None = None
+        self._store: Store[dict[str, str]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.watchdog", private=True, atomic_writes=True
+        )
         self._job = HassJob(self._on_time, "trygghetskamera watchdog", cancel_on_shutdown=True)
 
-    @callback
-    def async_start(self) -> None:
-        """Follow the config entries and arm the timer."""
+    async def async_load(self) -> None:
+        """Read how far the last run had taken care of the slots."""
+        stored = await self._store.async_load()
+        if stored and (since := dt_util.parse_datetime(stored.get("since", ""))) is not None:
+            self._resume_from = since
+
+    async def async_start(self) -> None:
+        """Follow the config entries, catch up with the time Home Assistant was down, arm."""
         self._unsubs.append(
             async_dispatcher_connect(self.hass, SIGNAL_CONFIG_ENTRY_CHANGED, self._on_entry)
         )
         # Listened to once, and never removed: each one ends when its event comes.
         self.hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, self._on_stop)
         if self.hass.state is CoreState.running:
-            self._sync_issues()
+            await self._async_started()
         else:
             self.hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STARTED, self._on_started)
-        self._arm()
+            self._arm()
 
     @callback
     def async_stop(self) -> None:
@@ -141,11 +159,18 @@ class Watchdog:
             self._sync_issue(entry)
         self._schedule_rearm()
 
-    @callback
-    def _on_started(self, _event: Event) -> None:
+    async def _on_started(self, _event: Event) -> None:
         if self._unsubs:
-            self._sync_issues()
-            self._arm()
+            await self._async_started()
+
+    async def _async_started(self) -> None:
+        """Every entry's setup has had its turn: who is not running is known now."""
+        self._sync_issues()
+        if (resume_from := self._resume_from) is not None:
+            self._resume_from = None
+            now = dt_util.utcnow()
+            await self._async_raise_due(max(resume_from, now - CATCH_UP), now)
+        self._arm()
 
     @callback
     def _on_stop(self, _event: Event) -> None:
@@ -202,24 +227,28 @@ class Watchdog:
             self._unsub_timer()
             self._unsub_timer = None
         self._since = dt_util.utcnow()
+        self._store.async_delay_save(lambda: {"since": self._since.isoformat()}, 1)
         wake = self._due(self._entries(), self._since)
         if wake is not None:
             self._unsub_timer = async_track_point_in_utc_time(self.hass, self._job, wake)
 
-    async def _on_time(self, now: datetime) -> None:
+    async def _on_time(self, _now: datetime) -> None:
         self._unsub_timer = None
+        # Every slot that started since the timer was armed (it may fire late); each once,
+        # since the next arming looks only after now.
+        await self._async_raise_due(self._since, dt_util.utcnow())
+        self._arm()
+
+    async def _async_raise_due(self, since: datetime, now: datetime) -> None:
+        """Raise each slot of a home not running that began after `since`, up to `now`."""
         tz = dt_util.get_default_time_zone()
-        now = dt_util.utcnow()
         for entry in self._entries():
             if not self.not_running(entry):
                 continue
-            # Every slot that started since the timer was armed (it may fire late); each
-            # once, since the next arming looks only after now.
-            after = self._since
+            after = since
             while (slot := next_slot(entry, tz, after)) is not None and slot.start <= now:
                 after = slot.start
                 await self._async_raise(entry, slot)
-        self._arm()
 
     async def _async_raise(self, entry: ConfigEntry, slot: Slot) -> None:
         name = _name(entry)
@@ -259,10 +288,10 @@ def _name(entry: ConfigEntry) -> str:
     return str(entry.data.get(CONF_NAME, entry.title))
 
 
-@callback
-def async_setup_watchdog(hass: HomeAssistant) -> Watchdog:
+async def async_setup_watchdog(hass: HomeAssistant) -> Watchdog:
     """Set up the one watchdog of the integration."""
     watchdog = Watchdog(hass)
     hass.data[WATCHDOG] = watchdog
-    watchdog.async_start()
+    await watchdog.async_load()
+    await watchdog.async_start()
     return watchdog
