@@ -34,7 +34,6 @@ import os
 from pathlib import Path
 import re
 import secrets
-import selectors
 import shutil
 import signal
 import socket
@@ -57,6 +56,7 @@ from simulators.broker import (  # noqa: E402
     amqtt_available,
     mosquitto_path,
 )
+from simulators.child import ChildProcess  # noqa: E402
 from simulators.hub import Hub  # noqa: E402
 
 DOMAIN = "trygghetskamera"
@@ -498,7 +498,8 @@ class HubProcess:
     """The demo home's hub: `python -m simulators.hub` as a process of its own, like a real hub.
 
     It talks to the broker only; the demo drives it through its stdin (JSON commands) or kills
-    it, as a power cut in the flat would.
+    it, as a power cut in the flat would. Its own session: a Ctrl-C reaches the demo only, which
+    stops the hub after Home Assistant; if the demo dies, the hub's stdin ends and it stops too.
     """
 
     def __init__(self, paths: Paths, broker: Broker) -> None:
@@ -506,48 +507,29 @@ class HubProcess:
         self.paths = paths
         self.broker = broker
         self.hub = Hub(broker.host, broker.port, HUB_ID, username=broker.username)
-        self.process: subprocess.Popen[str] | None = None
+        arguments = ["--host", broker.host, "--port", str(broker.port)]
+        arguments += ["--username", broker.username, "--hub", HUB_ID]
+        # The password goes through the environment, out of `ps`; errors go to the hub's log.
+        self._child = ChildProcess(
+            "hub", arguments, password=broker.password, error=DemoError, log=paths.hub_log
+        )
 
     @property
     def pid(self) -> int | None:
         """The hub's process id while it runs."""
-        process = self.process
-        return process.pid if process is not None and process.poll() is None else None
+        return self._child.pid
 
     def start(self) -> None:
         """Start the hub and wait until it says every device is online (retained on the broker)."""
         if self.pid is not None:
             return
-        broker = self.broker
-        command = [
-            sys.executable,
-            "-m",
-            "simulators.hub",
-            "--host",
-            broker.host,
-            "--port",
-            str(broker.port),
-            "--username",
-            broker.username,
-            "--hub",
-            HUB_ID,
-        ]
-        # The password goes through the environment, out of `ps`.
-        env = {**os.environ, "SIMULATORS_BROKER_PASSWORD": broker.password}
-        with self.paths.hub_log.open("a", encoding="utf-8") as log:
-            # A process group of its own: a Ctrl-C reaches the demo only, which stops the hub
-            # after Home Assistant. If the demo dies, the hub's stdin ends and it stops too.
-            self.process = subprocess.Popen(
-                command,
-                cwd=REPO,
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-                process_group=0,
-            )
-        line = self._ready_line(self.process)
+        self._child.spawn()
+        try:
+            # Read without a thread: `Hass.start` forks with a `preexec_fn`, which is only safe
+            # while no other thread runs.
+            line = self._child.read_line(HUB_READY_TIMEOUT_S)
+        except DemoError:
+            line = ""
         if not line.startswith("ready"):
             self.kill()
             raise DemoError(
@@ -555,51 +537,22 @@ class HubProcess:
                 f" ({self.paths.hub_log}: {tail(self.paths.hub_log, 5)})"
             )
 
-    @staticmethod
-    def _ready_line(process: subprocess.Popen[str]) -> str:
-        """The hub's first line (`ready 1`), or "" if it says nothing in time.
-
-        Read without a thread: `Hass.start` forks with a `preexec_fn`, which is only safe while
-        no other thread runs. The hub writes nothing else on stdout (errors go to its log).
-        """
-        assert process.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            if not selector.select(HUB_READY_TIMEOUT_S):
-                return ""
-        return process.stdout.readline().strip()
-
     def send(self, command: dict[str, Any]) -> None:
         """Send the hub one JSON command (`plug`, `power`, `occupancy`)."""
-        process = self.process
-        if process is None or process.poll() is not None or process.stdin is None:
-            raise DemoError("the hub is not running (type `hub start`)")
         try:
-            process.stdin.write(json.dumps({"hub": HUB_ID, **command}) + "\n")
-            process.stdin.flush()
+            self._child.write_line(json.dumps({"hub": HUB_ID, **command}))
+        except DemoError as err:
+            raise DemoError("the hub is not running (type `hub start`)") from err
         except OSError as err:
             raise DemoError(f"the hub did not take the command: {err}") from err
 
     def kill(self) -> None:
         """SIGKILL: the hub dies without a word, so the broker publishes its last will."""
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
+        self._child.kill()
 
     def stop(self) -> None:
         """Stop cleanly: the end of its stdin makes it publish `offline` and disconnect."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(OSError):
-            assert process.stdin is not None
-            process.stdin.close()
-        try:
-            process.wait(STOP_TIMEOUT_S / 6)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        self._child.stop(STOP_TIMEOUT_S / 6)
 
 
 def hub_command(hub: HubProcess, text: str) -> str:

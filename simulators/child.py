@@ -40,14 +40,16 @@ class ChildProcess:
         arguments: Sequence[str],
         *,
         password: str | None,
-        error: type[RuntimeError],
+        error: type[Exception],
         python: str = sys.executable,
+        log: Path | None = None,
     ) -> None:
-        """Describe the child; nothing runs before ``spawn()``."""
+        """Describe the child; nothing runs before ``spawn()``. Its stderr goes to ``log``."""
         self.command = [python, "-m", f"simulators.{module}", *arguments]
         self.password = password
         self.error = error
         self.name = module
+        self.log = log
         self._process: subprocess.Popen[bytes] | None = None
         self._pending = b""
 
@@ -60,15 +62,18 @@ class ChildProcess:
     def spawn(self) -> None:
         """Start the child (in its own session, so that signals to the caller pass it by)."""
         self._pending = b""
-        self._process = subprocess.Popen(
-            self.command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            bufsize=0,
-            env=child_env(self.password),
-            cwd=REPO_ROOT,
-            start_new_session=True,
-        )
+        with contextlib.ExitStack() as stack:
+            log = stack.enter_context(self.log.open("ab")) if self.log is not None else None
+            self._process = subprocess.Popen(
+                self.command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                bufsize=0,
+                env=child_env(self.password),
+                cwd=REPO_ROOT,
+                start_new_session=True,
+            )
 
     def running(self) -> subprocess.Popen[bytes]:
         """The child, which must still run."""
