@@ -28,7 +28,10 @@ import time
 from types import TracebackType
 from typing import Self
 
-from .child import child_env
+from .child import REPO_ROOT, child_env
+
+# Where scripts/setup installs amqtt when mosquitto cannot be installed.
+AMQTT_SITE = REPO_ROOT / ".tools" / "amqtt"
 
 DEBIAN_MOSQUITTO = "/usr/sbin/mosquitto"
 MOSQUITTO_ENV = "SIMULATORS_MOSQUITTO"
@@ -71,12 +74,19 @@ def mosquitto_path() -> str | None:
 
 
 def amqtt_available() -> bool:
-    """True when the amqtt broker from PyPI can be imported by this interpreter."""
-    try:
-        import amqtt.broker  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """True when the amqtt broker from PyPI can be imported by the broker's child process.
+
+    From this interpreter's packages, or from ``.tools/amqtt`` where ``scripts/setup`` puts it
+    on a machine without mosquitto (beside .venv, so that its dependencies cannot move Home
+    Assistant's pins).
+    """
+    probe = subprocess.run(
+        [sys.executable, "-c", "import amqtt.broker"],
+        env=child_env(None, AMQTT_SITE),
+        capture_output=True,
+        check=False,
+    )
+    return probe.returncode == 0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -269,7 +279,7 @@ class Broker:
         out = self.workdir / f"{self.kind}.out"
         # The amqtt wrapper takes the password from its environment, never from argv, and runs
         # `-m simulators.amqtt_broker` in the work directory: child_env lets it find this package.
-        env = child_env(self.password)
+        env = child_env(self.password, AMQTT_SITE)
         with out.open("ab") as sink:
             # Through a guardian that stops the broker when this process goes, however it goes
             # (a test run killed by a timeout leaves no broker behind).

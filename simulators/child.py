@@ -22,10 +22,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD_ENV = "SIMULATORS_BROKER_PASSWORD"
 
 
-def child_env(password: str | None) -> dict[str, str]:
-    """The environment for a child: ours, with the repository importable and the password."""
+def child_env(password: str | None, *paths: Path) -> dict[str, str]:
+    """Our environment, plus the repository and `paths` to import from, and the password."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    extra = [str(path) for path in paths if path.is_dir()]
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO_ROOT), *extra, *filter(None, [env.get("PYTHONPATH")])]
+    )
     if password is not None:
         env[PASSWORD_ENV] = password
     return env
