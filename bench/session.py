@@ -93,7 +93,11 @@ async def add_home(
 
 
 class Operator:
-    """A night-staff member with a websocket connection to Home Assistant."""
+    """A night-staff member with a websocket connection to Home Assistant.
+
+    The connection is read all the time, as the panel does: Home Assistant pings every
+    websocket and closes one whose client does not answer, and answering means reading.
+    """
 
     def __init__(self, session: aiohttp.ClientSession, base: str, token: str) -> None:
         self.session = session
@@ -101,21 +105,35 @@ class Operator:
         self.token = token
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self._id = 0
+        self._answers: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._reader: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         self.ws = await self.session.ws_connect(f"{self.base}/api/websocket")
         await self.ws.receive_json()
         await self.ws.send_json({"type": "auth", "access_token": self.token})
         assert (await self.ws.receive_json())["type"] == "auth_ok"
+        self._reader = asyncio.create_task(self._read(self.ws))
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for message in ws:
+            if message.type is aiohttp.WSMsgType.TEXT:
+                answer = message.json()
+                if (future := self._answers.pop(answer.get("id"), None)) is not None:
+                    future.set_result(answer)
 
     async def call(self, message: dict[str, Any]) -> dict[str, Any]:
         assert self.ws is not None
         self._id += 1
+        answer = self._answers[self._id] = asyncio.get_running_loop().create_future()
         await self.ws.send_json({"id": self._id} | message)
-        while True:
-            answer = await self.ws.receive_json()
-            if answer.get("id") == self._id:
-                return answer
+        return await answer
+
+    async def close(self) -> None:
+        assert self.ws is not None
+        await self.ws.close()
+        if self._reader is not None:
+            await self._reader
 
     async def look(self, entry_id: str) -> tuple[float, aiohttp.ClientResponse, str]:
         """Start a look; return seconds to the first JPEG byte, the open stream, its session."""
@@ -169,8 +187,7 @@ async def measure(
     cpu = time.process_time() - cpu_before
     for desk, (_, response, session_id) in zip(desks, looks, strict=True):
         await desk.finish(session_id, response)
-        assert desk.ws is not None
-        await desk.ws.close()
+        await desk.close()
     return [count / wall for count in counts], cpu / wall
 
 
@@ -242,7 +259,7 @@ async def bench(
             entries = [await add_home(hass, camera.url, user.id, i) for i in range(homes)]
             await hass.async_block_till_done()
             base = f"http://127.0.0.1:{port}"
-            async with aiohttp.ClientSession() as session:
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
                 staff = Operator(session, base, token)
                 await staff.connect()
 
@@ -251,6 +268,7 @@ async def bench(
                     seconds, response, session_id = await staff.look(entry.entry_id)
                     firsts.append(seconds * 1000)
                     await staff.finish(session_id, response)
+                await staff.close()
                 firsts.sort()
                 print(
                     "first JPEG byte after session/start:"
