@@ -18,7 +18,7 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.auth.models import User
 from homeassistant.components import mqtt
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryDisabler
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import (
@@ -478,3 +478,39 @@ def test_the_equipment_form_carries_the_publish_switch_off_by_default() -> None:
     assert config_flow.equipment_schema({})({CONF_MIN_POWER_W: 1.0})[CONF_MQTT_PUBLISH] is False
     on = config_flow.equipment_schema({CONF_MQTT_PUBLISH: True})({CONF_MIN_POWER_W: 1.0})
     assert on[CONF_MQTT_PUBLISH] is True
+
+
+async def test_a_home_that_is_not_running_is_published_as_such(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mqtt_entry: MockConfigEntry,
+    subscriber: Any,
+    night_video: Path,
+) -> None:
+    """A disabled home cannot publish for itself: the dispatch board must not show 'waiting'."""
+    board: Subscriber = subscriber("trygghetskamera/#")
+    home = await new_home(hass, freezer, night_video, now(), mqtt_publish=True)
+    state = state_topic(home.entry.entry_id)
+
+    def last() -> dict[str, Any] | None:
+        messages = board.on(state)
+        return json.loads(messages[-1]["payload"]) if messages else None
+
+    await wait_for(hass, freezer, lambda: (last() or {}).get("status") == "waiting", "waiting")
+    assert await hass.config_entries.async_set_disabled_by(
+        home.entry.entry_id, ConfigEntryDisabler.USER
+    )
+    await wait_for(hass, freezer, lambda: (last() or {}).get("status") == "fault", "not running")
+    disabled = last()
+    assert disabled is not None
+    assert set(disabled) == STATE_KEYS
+    assert (disabled["visit_required"], disabled["reason"]) == (False, None)
+    assert datetime.fromisoformat(disabled["next_supervision"]) == at("22:30")
+
+    # Its agreed time comes: the watchdog raises the visit, and the board hears of it.
+    await home.go(at("22:30"))
+    await wait_for(hass, freezer, lambda: (last() or {}).get("visit_required") is True, "visit")
+    raised = last()
+    assert raised is not None
+    assert (raised["status"], raised["reason"], raised["urgent"]) == ("fault", "fault", False)
+    assert datetime.fromisoformat(raised["next_supervision"]) == at("01:30")

@@ -333,3 +333,17 @@ async def test_slots_of_a_disabled_home_that_passed_while_home_assistant_was_dow
     assert {event.data["reason"] for event in visits} == {"fault"}
     await go(hass, freezer, at("04:30"))
     assert [event.data["slot"] for event in visits][2:] == ["2026-01-16T04:30:00+01:00"]
+
+
+async def test_adding_or_reloading_a_home_is_not_mistaken_for_a_home_not_running(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, night_video: Path
+) -> None:
+    """A home is not set up at the instant it is added, nor while it reloads: no false alarm."""
+    updates = async_capture_events(hass, ir.EVENT_REPAIRS_ISSUE_REGISTRY_UPDATED)
+    home = await new_home(hass, freezer, night_video, at("15:00"))
+    assert await hass.config_entries.async_reload(home.entry.entry_id)
+    await hass.async_block_till_done()
+    assert home.entry.state is ConfigEntryState.LOADED
+    assert [
+        event.data for event in updates if event.data["issue_id"].startswith("not_running")
+    ] == []

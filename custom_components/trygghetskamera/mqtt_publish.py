@@ -9,7 +9,10 @@ Through Home Assistant's own MQTT integration (`mqtt.async_publish`), retained, 
   event (`entry_id`, `device_id`, `name`, `night`, `slots`, `visits_open`), for the last night
   at start and for each new night.
 
-When a home is removed, both retained messages are cleared (an empty retained message).
+When a home is removed, both retained messages are cleared (an empty retained message). A home
+that is not running (disabled, or its setup failed) cannot publish for itself: the watchdog
+publishes its state for it (`status` `fault`, and a visit required at each agreed time), so a
+dispatch board never shows a stale "waiting" for a home nobody supervises.
 
 Nothing else, and nothing personal: the home's name is its pseudonymous label. With the option on
 but no MQTT integration set up, nothing is published and a repair issue tells the installer
@@ -228,3 +231,39 @@ async def async_forget_home(hass: HomeAssistant, entry: ConfigEntry) -> None:
             await mqtt.async_publish(hass, topic, "", qos=QOS, retain=True)
         except HomeAssistantError as err:
             _LOGGER.warning("The retained %s could not be cleared: %s", topic, err)
+
+
+@callback
+def async_publish_not_running(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    next_supervision: datetime | None,
+    *,
+    visit_required: bool,
+) -> None:
+    """Publish the state of a home that is not running, if it publishes at all."""
+    if not entry.options.get(CONF_MQTT_PUBLISH) or not mqtt_set_up(hass):
+        return
+    state = {
+        "name": str(entry.title),
+        "status": "fault",
+        "visit_required": visit_required,
+        "reason": "fault" if visit_required else None,
+        "urgent": False,
+        "next_supervision": _iso(next_supervision),
+        "updated": dt_util.utcnow().isoformat(),
+    }
+
+    async def publish() -> None:
+        from homeassistant.components import mqtt
+
+        try:
+            await mqtt.async_publish(
+                hass, state_topic(entry.entry_id), json.dumps(state), qos=QOS, retain=True
+            )
+        except HomeAssistantError as err:
+            _LOGGER.warning(
+                "%s: the state of a home not running was not published: %s", entry.title, err
+            )
+
+    hass.async_create_background_task(publish(), f"{DOMAIN} mqtt publish not running")

@@ -49,6 +49,7 @@ from .const import (
     DOMAIN,
     EVENT_VISIT_REQUIRED,
 )
+from .mqtt_publish import async_publish_not_running
 from .supervision import Reason, Slot, night_of, slots_for_night
 
 _LOGGER = logging.getLogger(__name__)
@@ -58,9 +59,18 @@ STORAGE_VERSION = 1
 # After a restart, slots that began while Home Assistant was down are raised up to this far back.
 CATCH_UP = timedelta(days=1)
 
-# A home whose entry is in one of these states runs, or is about to (its runtime then catches
-# up with whatever slot passed meanwhile as missed).
-_RUNNING = frozenset({ConfigEntryState.LOADED, ConfigEntryState.SETUP_IN_PROGRESS})
+# A home whose (enabled) entry is in one of these states runs, or is about to: just added or
+# being reloaded (not loaded for a moment), or set up while Home Assistant starts. Its runtime
+# then catches up with whatever slot passed meanwhile, as missed. Any other state (setup failed,
+# waiting to retry, migration failed) means nobody raises its slots but the watchdog.
+_RUNNING = frozenset(
+    {
+        ConfigEntryState.LOADED,
+        ConfigEntryState.SETUP_IN_PROGRESS,
+        ConfigEntryState.NOT_LOADED,
+        ConfigEntryState.UNLOAD_IN_PROGRESS,
+    }
+)
 
 
 def not_running_issue_id(entry_id: str) -> str:
@@ -138,14 +148,7 @@ class Watchdog:
 
     def not_running(self, entry: ConfigEntry) -> bool:
         """Whether a home owes slots that its own runtime will not raise."""
-        if entry.disabled_by is not None:
-            return True
-        if entry.state in _RUNNING:
-            return False
-        # Before Home Assistant has started, entries not yet set up are still to come.
-        return not (
-            entry.state is ConfigEntryState.NOT_LOADED and self.hass.state is not CoreState.running
-        )
+        return entry.disabled_by is not None or entry.state not in _RUNNING
 
     # --- reacting to the entries -----------------------------------------------------------
 
@@ -187,6 +190,14 @@ class Watchdog:
         if not self.not_running(entry):
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
+        issue = ir.async_get(self.hass).async_get_issue(DOMAIN, issue_id)
+        if issue is None or not issue.active:
+            # Newly not running: a dispatch board following the home sees it at once.
+            now = dt_util.utcnow()
+            slot = next_slot(entry, dt_util.get_default_time_zone(), now)
+            async_publish_not_running(
+                self.hass, entry, slot.start if slot else None, visit_required=False
+            )
         ir.async_create_issue(
             self.hass,
             DOMAIN,
@@ -257,6 +268,10 @@ class Watchdog:
         )
         _LOGGER.warning("%s is not running: a physical visit replaces the %s check", name, slot.key)
         self._sync_issue(entry)
+        following = next_slot(entry, dt_util.get_default_time_zone(), slot.start)
+        async_publish_not_running(
+            self.hass, entry, following.start if following else None, visit_required=True
+        )
         self.hass.bus.async_fire(
             EVENT_VISIT_REQUIRED,
             {
