@@ -112,7 +112,8 @@ class RtspServer:
             raise RuntimeError(f"{SYSTEM_PYTHON} is missing; install: {' '.join(APT_PACKAGES)}")
         self._process = subprocess.Popen(
             [SYSTEM_PYTHON, str(RTSP_SERVER_SCRIPT), *self.args],
-            stdin=subprocess.DEVNULL,
+            # Held open while we live: its end tells the server to stop (see the script).
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             # The system Python must not see the venv's packages.
@@ -180,7 +181,7 @@ class RtspServer:
         if self._stderr_reader is not None:
             self._stderr_reader.join(timeout=5)
             self._stderr_reader = None
-        for pipe in (process.stdout, process.stderr):
+        for pipe in (process.stdin, process.stdout, process.stderr):
             if pipe is not None:
                 pipe.close()
 

@@ -85,6 +85,14 @@ def main() -> None:
     loop = GLib.MainLoop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signum, loop.quit)
+    # The end of stdin (a pipe from whoever started us) means they are gone, even if killed
+    # without warning: stop rather than serve on as an orphan.
+    GLib.io_add_watch(
+        GLib.IOChannel.unix_new(sys.stdin.fileno()),
+        GLib.PRIORITY_DEFAULT,
+        GLib.IOCondition.HUP | GLib.IOCondition.IN | GLib.IOCondition.ERR,
+        lambda *_: loop.quit() or False,
+    )
     print(f"PORT {server.get_bound_port()}", flush=True)
     loop.run()
 
