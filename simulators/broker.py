@@ -25,10 +25,9 @@ import socket
 import subprocess
 import sys
 import time
-from types import TracebackType
 from typing import Self
 
-from .child import REPO_ROOT, child_env
+from .child import REPO_ROOT, StartStop, child_env
 
 # Where scripts/setup installs amqtt when mosquitto cannot be installed.
 AMQTT_SITE = REPO_ROOT / ".tools" / "amqtt"
@@ -145,7 +144,7 @@ def _raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
-class Broker:
+class Broker(StartStop):
     """An MQTT broker process on 127.0.0.1 and a free port; a context manager.
 
     Attributes: ``host``, ``port``, ``username``, ``password``, ``kind`` (``"mosquitto"`` or
@@ -252,20 +251,6 @@ class Broker:
     def kill(self) -> None:
         """Kill the broker at once (SIGKILL), like a crashed or cut-off broker host."""
         self._terminate(signal.SIGKILL)
-
-    def __enter__(self) -> Self:
-        """Start the broker if it is not running."""
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop the broker."""
-        self.stop()
 
     def __repr__(self) -> str:
         """Kind, address and whether it runs; never the password."""

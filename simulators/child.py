@@ -17,6 +17,8 @@ import selectors
 import subprocess
 import sys
 import time
+from types import TracebackType
+from typing import Self
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD_ENV = "SIMULATORS_BROKER_PASSWORD"
@@ -32,6 +34,32 @@ def child_env(password: str | None, *paths: Path) -> dict[str, str]:
     if password is not None:
         env[PASSWORD_ENV] = password
     return env
+
+
+class StartStop:
+    """A simulated part used as a context manager: `with` starts it and stops it (cleanly)."""
+
+    def start(self) -> None:
+        """Start the part."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop the part cleanly."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        """Start, and hand the running part to the `with` block."""
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop cleanly, however the block ended."""
+        self.stop()
 
 
 class ChildProcess:

@@ -42,15 +42,15 @@ import signal
 import socket
 import sys
 import threading
-from types import FrameType, TracebackType
-from typing import Any, Self
+from types import FrameType
+from typing import Any
 
 from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage, MQTTv311
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from .child import PASSWORD_ENV, ChildProcess
+from .child import PASSWORD_ENV, ChildProcess, StartStop
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class HubError(RuntimeError):
     """The hub could not connect to the broker in time."""
 
 
-class Hub:
+class Hub(StartStop):
     """One home's Zigbee2MQTT hub, connected to the broker with its own will.
 
     Thread-safe: the MQTT connection runs in paho's network thread; the ``set_*`` methods may be
@@ -353,20 +353,6 @@ class Hub:
             if isinstance(sock, socket.socket):
                 sock.close()
 
-    def __enter__(self) -> Self:
-        """Start the hub."""
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop the hub cleanly."""
-        self.stop()
-
     def __repr__(self) -> str:
         """Hub id, base topic and whether it is online."""
         return f"<Hub {self.hub_id} {self.base_topic} {'online' if self.online else 'offline'}>"
@@ -458,7 +444,7 @@ class Hub:
 # --- hubs in a child process -------------------------------------------------------------------
 
 
-class HubProcess:
+class HubProcess(StartStop):
     """Hubs run by ``python -m simulators.hub`` in a child process; a context manager.
 
     One MQTT connection and one will per hub; ``kill()`` is SIGKILL, so the broker publishes every
@@ -529,20 +515,6 @@ class HubProcess:
     def stop(self) -> None:
         """Stop cleanly: each hub publishes ``offline`` and disconnects (end of stdin)."""
         self._child.stop()
-
-    def __enter__(self) -> Self:
-        """Start the hubs."""
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop the hubs cleanly."""
-        self.stop()
 
 
 # --- process entry point ------------------------------------------------------------------------

@@ -15,27 +15,26 @@ from collections.abc import Iterable
 import contextlib
 import json
 import os
-import selectors
 import signal
 import sys
 import threading
 import time
-from types import FrameType, TracebackType
-from typing import Any, Self
+from types import FrameType
+from typing import Any
 
 from paho.mqtt.client import Client, ConnectFlags, MQTTMessage, MQTTv311
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from .child import PASSWORD_ENV, ChildProcess
+from .child import PASSWORD_ENV, ChildProcess, StartStop
 
 
 class SubscriberError(RuntimeError):
     """The subscriber did not get ready, or no message came in time."""
 
 
-class Subscriber:
+class Subscriber(StartStop):
     """``python -m simulators.subscriber`` in a child process; a context manager."""
 
     def __init__(
@@ -103,38 +102,6 @@ class Subscriber:
     def stop(self) -> None:
         """Stop the child."""
         self._child.stop(5.0, terminate=True)
-
-    def __enter__(self) -> Self:
-        """Start the subscriber."""
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop the subscriber."""
-        self.stop()
-
-    def _read_line(self, timeout_s: float) -> str:
-        process = self._process
-        if process is None or process.stdout is None:
-            raise SubscriberError("the subscriber is not running")
-        deadline = time.monotonic() + timeout_s
-        while b"\n" not in self._pending:
-            remaining = deadline - time.monotonic()
-            with selectors.DefaultSelector() as selector:
-                selector.register(process.stdout, selectors.EVENT_READ)
-                if not selector.select(max(0.0, remaining)):
-                    raise SubscriberError(f"no message within {timeout_s} s")
-            chunk = os.read(process.stdout.fileno(), 65536)
-            if not chunk:
-                raise SubscriberError(f"the subscriber ended (exit {process.wait()})")
-            self._pending += chunk
-        line, _, self._pending = self._pending.partition(b"\n")
-        return line.decode(errors="replace").strip()
 
 
 def run(argv: Iterable[str] | None = None) -> int:
