@@ -114,8 +114,17 @@ class _Badness:
     delay: timedelta
 
 
-def _missing(state: State | None) -> bool:
+def state_missing(state: State | None) -> bool:
+    """The entity has no state, or says it is unavailable or unknown."""
     return state is None or state.state in _MISSING_STATES
+
+
+def watts(state: State | None) -> float | None:
+    """A power meter's reading, or None when it gives no number."""
+    try:
+        return float(state.state) if state is not None else None
+    except ValueError:
+        return None
 
 
 class HealthMonitor:
@@ -257,7 +266,7 @@ class HealthMonitor:
         plug_on = True
         if self._entity(CONF_PLUG_ENTITY):
             plug = self._state(CONF_PLUG_ENTITY)
-            if _missing(plug):
+            if state_missing(plug):
                 bad[FAULT_PLUG] = _Badness(FAULT_PLUG, BLIP_DELAY)
             elif plug is not None and plug.state == STATE_OFF:
                 bad[FAULT_PLUG] = _Badness(FAULT_PLUG, SWITCHED_OFF_DELAY)
@@ -266,19 +275,16 @@ class HealthMonitor:
             # With the plug off or gone, the plug fault says it all.
             power = self._state(CONF_POWER_ENTITY)
             minimum = float(self.runtime.entry.options.get(CONF_MIN_POWER_W) or DEFAULT_MIN_POWER_W)
-            try:
-                watts = float(power.state) if power is not None else None
-            except ValueError:
-                watts = None
-            if watts is None:
+            reading = watts(power)
+            if reading is None:
                 bad[FAULT_POWER] = _Badness(FAULT_POWER, BLIP_DELAY)
-            elif watts < minimum:
+            elif reading < minimum:
                 bad[FAULT_POWER] = _Badness(FAULT_POWER, SWITCHED_OFF_DELAY)
         if self._entity(CONF_CONNECTIVITY_ENTITY):
             router = self._state(CONF_CONNECTIVITY_ENTITY)
-            if _missing(router) or (router is not None and router.state == STATE_OFF):
+            if state_missing(router) or (router is not None and router.state == STATE_OFF):
                 bad[FAULT_CONNECTIVITY] = _Badness(FAULT_CONNECTIVITY, BLIP_DELAY)
-        if self._entity(CONF_BED_ENTITY) and _missing(self._state(CONF_BED_ENTITY)):
+        if self._entity(CONF_BED_ENTITY) and state_missing(self._state(CONF_BED_ENTITY)):
             bad[FAULT_BED_SENSOR] = _Badness(FAULT_BED_SENSOR, BLIP_DELAY)
         return bad
 

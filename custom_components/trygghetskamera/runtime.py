@@ -14,7 +14,6 @@ import logging
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import (
     CALLBACK_TYPE,
     Event as HassEvent,
@@ -57,7 +56,7 @@ from .const import (
     PROBE_TIMEOUT_S,
 )
 from .gate import Gate
-from .health import HealthMonitor
+from .health import HealthMonitor, state_missing, watts
 from .supervision import (
     Check,
     Event,
@@ -389,13 +388,8 @@ class HomeRuntime:
             if not (entity_id := self.entry.options.get(key)):
                 continue
             state = self.hass.states.get(entity_id)
-            if state is None or state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
+            if state_missing(state) or (key == CONF_POWER_ENTITY and watts(state) is None):
                 return False
-            if key == CONF_POWER_ENTITY:
-                try:
-                    float(state.state)
-                except ValueError:
-                    return False
         return True
 
     async def _async_check_equipment(self) -> None:
