@@ -22,7 +22,12 @@ from .health import async_delete_repairs
 from .mqtt_publish import MqttPublisher, async_forget_home
 from .operator_api import async_setup_operator_api
 from .panel import async_setup_panel
-from .runtime import HomeRuntime, TrygghetskameraConfigEntry
+from .runtime import (
+    HomeRuntime,
+    TrygghetskameraConfigEntry,
+    not_commissioned_issue_id,
+    state_lost_issue_id,
+)
 from .services import async_setup_services
 from .watchdog import async_setup_watchdog, not_running_issue_id
 
@@ -128,8 +133,8 @@ async def async_remove_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEn
     async_delete_repairs(hass, entry.entry_id)
     for issue_id in (
         not_running_issue_id(entry.entry_id),
-        f"not_commissioned_{entry.entry_id}",
-        f"state_lost_{entry.entry_id}",
+        not_commissioned_issue_id(entry.entry_id),
+        state_lost_issue_id(entry.entry_id),
     ):
         ir.async_delete_issue(hass, DOMAIN, issue_id)
 

@@ -91,6 +91,16 @@ CHECK_PASSED = "✅"
 CHECK_MISSING = "❌"
 
 
+def state_lost_issue_id(entry_id: str) -> str:
+    """The repair issue of a home whose saved state could not be read."""
+    return f"state_lost_{entry_id}"
+
+
+def not_commissioned_issue_id(entry_id: str) -> str:
+    """The repair issue that lists what a home's commissioning still lacks."""
+    return f"not_commissioned_{entry_id}"
+
+
 def home_config(options: dict[str, Any]) -> HomeConfig:
     """Build the core's view of a home's options."""
     return HomeConfig(
@@ -195,7 +205,7 @@ class HomeRuntime:
                 ir.async_create_issue(
                     self.hass,
                     DOMAIN,
-                    f"state_lost_{self.entry.entry_id}",
+                    state_lost_issue_id(self.entry.entry_id),
                     is_fixable=False,
                     severity=ir.IssueSeverity.CRITICAL,
                     translation_key="state_lost",
@@ -400,7 +410,7 @@ class HomeRuntime:
     @callback
     def _sync_commissioning_issue(self) -> None:
         """A repair issue lists what commissioning still lacks, until nothing does."""
-        issue_id = f"not_commissioned_{self.entry.entry_id}"
+        issue_id = not_commissioned_issue_id(self.entry.entry_id)
         missing = self.supervisor.commissioning_missing
         if not missing:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)

@@ -156,9 +156,8 @@ class Watchdog:
     def _on_entry(self, change: ConfigEntryChange, entry: ConfigEntry) -> None:
         if entry.domain != DOMAIN:
             return
-        if change is ConfigEntryChange.REMOVED:
-            ir.async_delete_issue(self.hass, DOMAIN, not_running_issue_id(entry.entry_id))
-        elif self.hass.state is CoreState.running:
+        # A removed home's notices are closed by its removal (`async_remove_entry`).
+        if change is not ConfigEntryChange.REMOVED and self.hass.state is CoreState.running:
             self._sync_issue(entry)
         self._schedule_rearm()
 
