@@ -16,11 +16,11 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import selector
-from homeassistant.helpers.http import current_request
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
 from . import media, mqtt_publish, view_filter
+from .audit_trail import acting_user_id
 from .const import (
     AUDIT_RETENTION_MONTHS_RANGE,
     CONF_AUDIT_RETENTION_MONTHS,
@@ -289,15 +289,6 @@ def camera_unique_id(url: str) -> str:
     return media.redact_url(url.strip())
 
 
-def requesting_user_id() -> str | None:
-    """Return the id of the user whose HTTP request runs this flow step, if any."""
-    request = current_request.get()
-    if request is None:
-        return None
-    user = request.get("hass_user")
-    return user.id if user is not None else None
-
-
 class HomeOptionSteps:
     """The schedule, equipment and operators steps, shared by the config and options flows.
 
@@ -427,7 +418,7 @@ class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             if user_input.get(CONF_CONSENT) is True:
                 self._data["consent_confirmed_at"] = dt_util.utcnow().isoformat()
-                self._data["consent_confirmed_by"] = requesting_user_id()
+                self._data["consent_confirmed_by"] = acting_user_id()
                 return self.async_create_entry(
                     title=self._data[CONF_NAME], data=self._data, options=self._options
                 )
@@ -542,5 +533,5 @@ class TrygghetskameraOptionsFlow(HomeOptionSteps, OptionsFlow):
         """Save the edited options; the audit log records who changed what."""
         # Only this request knows who the user is; the runtime logs the change with it.
         if self.config_entry.state is ConfigEntryState.LOADED:
-            self.config_entry.runtime_data.options_changed_by = requesting_user_id()
+            self.config_entry.runtime_data.options_changed_by = acting_user_id()
         return self.async_create_entry(data=self._options)
