@@ -25,7 +25,12 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.trygghetskamera.const import CONF_NAME, CONF_STREAM_URL, DOMAIN
+from custom_components.trygghetskamera.const import (
+    CONF_NAME,
+    CONF_STREAM_URL,
+    DOMAIN,
+    EVENT_VISIT_CLEARED,
+)
 from custom_components.trygghetskamera.health import PROBE_LEAD
 from custom_components.trygghetskamera.supervision import Outcome
 
@@ -140,6 +145,8 @@ async def test_the_patrol_is_notified_and_reminded_until_the_visit_is_done(
             "reminders": 3,
         },
     )
+    # Who listens for a cleared visit before the blueprint does (the test's own capture).
+    listeners = hass.bus.async_listeners().get(EVENT_VISIT_CLEARED, 0)
     await advance(home, at("23:00"), lambda: "visit-0" in notifications(hass))  # check missed
     shown = notifications(hass)
     assert list(shown) == ["visit-0"]
@@ -149,7 +156,14 @@ async def test_the_patrol_is_notified_and_reminded_until_the_visit_is_done(
 
     await advance(home, at("23:09:59"), lambda: True)
     assert list(notifications(hass)) == ["visit-0"]
-    await advance(home, at("23:10"), lambda: "visit-1" in notifications(hass))
+
+    def waiting_for_the_visit() -> bool:
+        # The blueprint waits for `trygghetskamera_visit_cleared` again after each reminder.
+        return hass.bus.async_listeners().get(EVENT_VISIT_CLEARED, 0) == listeners + 1
+
+    await advance(
+        home, at("23:10"), lambda: "visit-1" in notifications(hass) and waiting_for_the_visit()
+    )
     assert notifications(hass)["visit-1"].startswith(
         "Reminder 1 \N{EN DASH} Visit required: Lgh 1203"
     )
