@@ -210,7 +210,7 @@ async def bench_views(
         if camera_kind == "mjpeg-night":
             source = MjpegServer(kind="night", seconds=6, size=(width, height))
         else:
-            source = RtspServer(shared=True, width=width, height=height)
+            source = RtspServer(width=width, height=height)
         print(f"{width}x{height} camera: {camera_kind}")
         with source as camera:
             for mode in views:
@@ -240,7 +240,7 @@ async def bench(
     view_concurrency: list[int],
     view_camera: str,
 ) -> None:
-    with RtspServer(shared=True) as camera:
+    with RtspServer() as camera:
         async with async_test_home_assistant(config_dir=config_dir) as hass:
             # As the `hass` fixture and `enable_custom_integrations` do.
             frame.async_setup(hass)

@@ -56,12 +56,17 @@ def free_port() -> int:
 
 
 class RtspServer:
-    """A GStreamer RTSP camera on a free loopback port, as a context manager.
+    """GStreamer RTSP cameras on a free loopback port, as a context manager.
 
-    ``pattern`` is a ``videotestsrc`` pattern: ``ball`` (moving, the default), ``smpte`` (a still
-    picture, for the frozen check), ``black``. With ``username`` the server demands basic auth
-    and answers wrong credentials with 401. ``shared`` makes clients share one encoder, so they
-    join mid-GOP as on a real camera.
+    Like real cameras, each runs one encoder from the start with a fixed keyframe interval
+    (``gop`` frames) and every viewer shares it, so a viewer joins mid-GOP and waits for the
+    next keyframe. ``pattern`` is a ``videotestsrc`` pattern: ``ball`` (moving, the default),
+    ``smpte`` (a still picture, for the frozen check), ``black``. With ``username`` the server
+    demands basic auth and answers wrong credentials with 401. ``paths`` names several cameras
+    of the one server (each with its own encoder); a query string after a path (``/cam?home=3``)
+    reaches the same camera. With ``onvif`` it answers ONVIF's device and media calls on
+    ``onvif_port`` (same credentials): ``SetSynchronizationPoint`` makes that camera's encoder
+    send a keyframe now.
     """
 
     def __init__(
@@ -74,37 +79,44 @@ class RtspServer:
         height: int = 480,
         fps: int = 10,
         gop: int = 20,
-        shared: bool = False,
+        paths: tuple[str, ...] = ("/cam",),
+        onvif: bool = False,
         start_timeout_s: float = 15.0,
     ) -> None:
-        """Describe the camera; nothing starts before ``__enter__``."""
+        """Describe the cameras; nothing starts before ``__enter__``."""
         self.pattern = pattern
         self.username = username
         self.password = password
+        self.paths = paths
         self.args = [
             f"--pattern={pattern}",
             f"--width={width}",
             f"--height={height}",
             f"--fps={fps}",
             f"--gop={gop}",
-            "--path=/cam",
+            *(f"--path={path}" for path in paths),
         ]
         if username is not None:
             self.args += [f"--username={username}", f"--password={password or ''}"]
-        if shared:
-            self.args.append("--shared")
+        if onvif:
+            self.args.append("--onvif")
         self.start_timeout_s = start_timeout_s
         self.port: int | None = None
+        self.onvif_port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._stderr_tail: deque[str] = deque(maxlen=40)
         self._stderr_reader: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        """The stream URL without credentials."""
+    def url_of(self, path: str) -> str:
+        """The stream URL of the camera at ``path`` (a query may follow), without credentials."""
         if self.port is None:
             raise RuntimeError("RtspServer is not running")
-        return f"rtsp://127.0.0.1:{self.port}/cam"
+        return f"rtsp://127.0.0.1:{self.port}{path}"
+
+    @property
+    def url(self) -> str:
+        """The stream URL of the first camera, without credentials."""
+        return self.url_of(self.paths[0])
 
     def __enter__(self) -> Self:
         """Start the server and return once it accepts connections."""
@@ -126,7 +138,13 @@ class RtspServer:
         self._stderr_reader.start()
         deadline = time.monotonic() + self.start_timeout_s
         try:
-            self.port = self._read_port(deadline)
+            kind, port = self._read_line(deadline)
+            if kind == "ONVIF":
+                self.onvif_port = port
+                kind, port = self._read_line(deadline)
+            if kind != "PORT":
+                raise RuntimeError(f"unexpected output from the RTSP server: {kind} {port}")
+            self.port = port
             wait_for_port("127.0.0.1", self.port, deadline)
         except BaseException:
             self._stop()
@@ -140,7 +158,7 @@ class RtspServer:
         for line in process.stderr:
             self._stderr_tail.append(line.decode(errors="replace"))
 
-    def _read_port(self, deadline: float) -> int:
+    def _read_line(self, deadline: float) -> tuple[str, int]:
         process = self._process
         assert process is not None
         assert process.stdout is not None
@@ -150,7 +168,7 @@ class RtspServer:
             while not line.endswith(b"\n"):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not selector.select(remaining):
-                    raise TimeoutError("the RTSP server did not report its port in time")
+                    raise TimeoutError("the RTSP server did not report its ports in time")
                 chunk = os.read(process.stdout.fileno(), 1)
                 if not chunk:
                     process.wait(timeout=5)
@@ -162,9 +180,9 @@ class RtspServer:
                     )
                 line += chunk
         kind, _, port = line.decode().strip().partition(" ")
-        if kind != "PORT" or not port.isdigit():
+        if kind not in ("PORT", "ONVIF") or not port.isdigit():
             raise RuntimeError(f"unexpected output from the RTSP server: {line!r}")
-        return int(port)
+        return kind, int(port)
 
     def _stop(self) -> None:
         process, self._process = self._process, None

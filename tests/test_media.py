@@ -229,8 +229,10 @@ def test_signature_is_no_picture() -> None:
 # --- RTSP ---------------------------------------------------------------------------------------
 
 
-def test_rtsp_camera_probes_ok_fast(camera: RtspServer) -> None:
-    result = media.probe(camera.url, None, None)
+def test_rtsp_camera_probes_ok_fast() -> None:
+    # A keyframe every half second: the wait for it is the camera's, not the probe's.
+    with RtspServer(gop=5) as camera:
+        result = media.probe(camera.url, None, None)
     assert result.ok, result.reason
     assert (result.width, result.height) == (640, 480)
     # Minimal probing: the RTSP handshake plus the camera's next frame, not FFmpeg's 5 s.
@@ -301,13 +303,25 @@ def test_rtsp_camera_showing_a_still_picture_is_frozen() -> None:
 
 
 def test_rtsp_camera_joined_mid_gop_gives_a_whole_first_frame() -> None:
-    with RtspServer(shared=True) as shared:
-        watching = media.open_stream(shared.url, None, None, 10)
-        try:
-            next(watching.decode(video=0))
-            result = media.probe(shared.url, None, None)
-        finally:
-            watching.close()
+    # A keyframe every 4 s. A first viewer waits for one; a second joins right after it, so
+    # nearly a whole GOP of frames that need the keyframe it missed comes before the next one.
+    with RtspServer(gop=40) as camera:
+        with media.open_stream(camera.url, None, None, 10) as watching:
+            for packet in watching.demux(video=0):
+                if packet.is_keyframe:
+                    break
+        with media.open_stream(camera.url, None, None, 10) as joining:
+            stream = joining.streams.video[0]
+            packets = joining.demux(stream)
+            first = next(packets)
+            # The camera kept its GOP for the newcomer: it starts between keyframes.
+            assert not first.is_keyframe
+            # What media decodes for a live look: nothing until the keyframe, then whole frames.
+            decoded = media._decoded_frames(joining, media._video_stream(joining), 10)
+            means = [media.luma_stats(frame)[0] for frame in itertools.islice(decoded, 5)]
+        result = media.probe(camera.url, None, None)
+    # A torn first frame (half the slices missing) has a far lower mean than whole ones.
+    assert max(means) - min(means) < 3, means
     assert result.ok, result.reason
 
 
