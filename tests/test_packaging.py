@@ -1,12 +1,17 @@
 """HACS and hassfest rules for the manifest, hacs.json and the translations."""
 
+from importlib.metadata import version
 import json
 from pathlib import Path
 import re
 from typing import Any
 
+import homeassistant
 from homeassistant.const import __version__ as ha_version
+from packaging.requirements import Requirement
 import yaml
+
+from .ha_constraints import conflicts, release_constraints, supported_releases
 
 ROOT = Path(__file__).parent.parent
 COMPONENT = ROOT / "custom_components" / "trygghetskamera"
@@ -50,19 +55,71 @@ def test_manifest_has_every_key_hassfest_and_hacs_require() -> None:
     keys = list(manifest)
     assert keys[:2] == ["domain", "name"]
     assert keys[2:] == sorted(keys[2:])
-    # Every requirement pinned exactly, PyAV among them.
-    assert all(
-        re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.]+", req) for req in manifest["requirements"]
-    )
-    assert any(req.startswith("av==") for req in manifest["requirements"])
+    # PyAV and numpy, each bounded on both sides: Home Assistant installs them under its own
+    # constraints, so an open range would meet whatever a future HA pins unchecked.
+    requirements = [Requirement(line) for line in manifest["requirements"]]
+    assert {req.name for req in requirements} == {"av", "numpy"}
+    for req in requirements:
+        operators = {spec.operator for spec in req.specifier}
+        assert operators == {"=="} or {">=", "<"} <= operators, req
 
 
-def test_manifest_requirements_match_the_test_environment() -> None:
-    from importlib.metadata import version
+def test_manifest_requirements_are_what_the_test_environment_runs() -> None:
+    for line in load(COMPONENT / "manifest.json")["requirements"]:
+        requirement = Requirement(line)
+        assert requirement.specifier.contains(version(requirement.name)), line
 
-    for requirement in load(COMPONENT / "manifest.json")["requirements"]:
-        name, pinned = requirement.split("==")
-        assert version(name) == pinned, name
+
+def test_manifest_requirements_install_under_the_installed_home_assistant() -> None:
+    """What HA does at start-up: install the requirements with its constraints."""
+    constraints = (Path(homeassistant.__file__).parent / "package_constraints.txt").read_text()
+    requirements = load(COMPONENT / "manifest.json")["requirements"]
+    assert conflicts(requirements, constraints) == []
+
+
+def test_a_pin_home_assistant_does_not_allow_is_a_conflict() -> None:
+    """The version the integration once required (issue 14): HA 2026.10 pins av 19.0.0."""
+    constraints = "# generated\nav==19.0.0\nnumpy==2.3.2\ncertifi>=2021.5.30\n"
+    assert conflicts(["av==19.0.2"], constraints) == [
+        "av==19.0.2 (Home Assistant allows av==19.0.0)"
+    ]
+    assert conflicts(["av>=19.0.1,<20"], constraints) != []
+    assert conflicts(["numpy<2.3"], constraints) != []
+    assert conflicts(["certifi<2021"], constraints) != []
+    # What HA allows, or does not constrain at all, is no conflict.
+    assert conflicts(["av>=19.0.0,<20", "numpy==2.3.2", "certifi>2024.1"], constraints) == []
+    assert conflicts(["zeroconf==1.0"], constraints) == []
+
+
+def test_requirements_test_pins_what_the_harness_home_assistant_pins() -> None:
+    """The tests run the versions a stock HA of the harness's release would install."""
+    constraints = (Path(homeassistant.__file__).parent / "package_constraints.txt").read_text()
+    pinned = [
+        line.split("#", 1)[0].strip()
+        for line in (ROOT / "requirements_test.txt").read_text().splitlines()
+        if line.split("#", 1)[0].strip()
+    ]
+    assert conflicts(pinned, constraints) == []
+
+
+def test_manifest_requirements_install_under_every_supported_release() -> None:
+    """Every HA release from hacs.json's minimum to the newest on PyPI accepts the manifest.
+
+    Needs PyPI (as CI has) to list the releases and, once per release, to fetch its wheel for its
+    `package_constraints.txt` (kept under .tools/ha-constraints/); without PyPI it fails rather
+    than pass unchecked.
+    """
+    minimum = load(ROOT / "hacs.json")["homeassistant"]
+    releases = supported_releases(minimum)
+    assert releases[0] == minimum
+    assert ha_version in releases
+    requirements = load(COMPONENT / "manifest.json")["requirements"]
+    refused = {
+        release: problems
+        for release in releases
+        if (problems := conflicts(requirements, release_constraints(release)))
+    }
+    assert refused == {}
 
 
 def test_hacs_json() -> None:
