@@ -479,3 +479,62 @@ async def test_probe_camera_action_reports_and_sets_the_fault(
     )
     assert response["ok"] is False
     assert faults(home) == ["camera"]
+
+
+# --- the log ----------------------------------------------------------------------------------
+
+
+def fault_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    """(level, message) of what the health monitor logged about faults starting or clearing."""
+    return [
+        (record.levelname, record.getMessage())
+        for record in caplog.records
+        if record.name.endswith(".health") and " fault " in record.getMessage()
+    ]
+
+
+async def test_a_fault_is_logged_once_when_it_starts_and_once_when_it_clears(
+    hass: HomeAssistant, equipped: Home, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = equipped
+    caplog.set_level("INFO")
+    await switch(hass, "input_boolean.plug_relay", False)
+    await wait(home, SWITCHED_OFF_DELAY)
+    # Still off a minute later, and judged again after an unrelated change: no second line.
+    await switch(hass, "input_boolean.in_bed", False)
+    await wait(home, timedelta(minutes=1))
+    assert faults(home) == ["plug"]
+    assert fault_lines(caplog) == [
+        (
+            "WARNING",
+            "Lgh 1203: plug fault started; its looks become physical visits until it clears",
+        )
+    ]
+    await heal(hass)
+    await wait(home, BLIP_DELAY * 2)
+    assert faults(home) == []
+    assert fault_lines(caplog)[1:] == [("INFO", "Lgh 1203: plug fault cleared")]
+
+
+async def test_a_camera_fault_is_logged_when_it_starts_and_clears(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    camera_file: Path,
+    black_video: Path,
+    night_video: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO")
+    shutil.copy(black_video, camera_file)
+    home = await new_home(hass, freezer, camera_file, at("21:00"))
+    await home.go(at("22:30") - PROBE_LEAD)
+    shutil.copy(night_video, camera_file)
+    await hass.services.async_call(
+        "button", "press", {"entity_id": home.entity_id("test_camera")}, blocking=True
+    )
+    await hass.async_block_till_done()
+    assert [level for level, _message in fault_lines(caplog)] == ["WARNING", "INFO"]
+    assert [message.split(": ")[1] for _level, message in fault_lines(caplog)] == [
+        "camera fault started; its looks become physical visits until it clears",
+        "camera fault cleared",
+    ]

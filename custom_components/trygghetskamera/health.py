@@ -422,10 +422,25 @@ class HealthMonitor:
         faults, own = self.faults, self._own_faults
         if (faults, own) == self._reported:
             return
+        # Before the first report, what stood before a restart (the core keeps it).
+        before = self._reported[0] if self._reported else self.runtime.faults & set(FAULT_KINDS)
         self._reported = (faults, own)
+        self._log_changes(before, faults)
         # A lost broker has its one repair issue (BrokerWatch), not one per home.
         self._sync_repairs(own)
         await self.runtime.async_set_faults(faults)
+
+    def _log_changes(self, before: frozenset[str], now: frozenset[str]) -> None:
+        """One line when a fault starts and one when it clears, for whoever reads the log."""
+        for kind in FAULT_KINDS:
+            if kind in now and kind not in before:
+                _LOGGER.warning(
+                    "%s: %s fault started; its looks become physical visits until it clears",
+                    self.runtime.name,
+                    kind,
+                )
+            elif kind in before and kind not in now:
+                _LOGGER.info("%s: %s fault cleared", self.runtime.name, kind)
 
     def _sync_repairs(self, faults: frozenset[str]) -> None:
         entry_id = self.runtime.entry.entry_id
