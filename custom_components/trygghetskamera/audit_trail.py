@@ -44,6 +44,7 @@ from .const import (
     DOMAIN,
     SERVICE_AUDIT_LOG,
 )
+from .lookup import entry_for_device
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -192,8 +193,6 @@ async def _async_audit_log_service(call: ServiceCall) -> ServiceResponse:
         raise Unauthorized(context=call.context)
     entry_id: str | None = None
     if ATTR_DEVICE_ID in call.data:
-        from .services import entry_for_device
-
         entry_id = entry_for_device(hass, call.data[ATTR_DEVICE_ID]).entry_id
         if allowed is not None and entry_id not in allowed:
             raise Unauthorized(context=call.context)

@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import (
     HomeAssistant,
     ServiceCall,
@@ -11,7 +11,7 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers import config_validation as cv
 import voluptuous as vol
 
 from .const import (
@@ -23,6 +23,7 @@ from .const import (
     SERVICE_SKIP_NIGHT,
     SERVICE_VISIT_DONE,
 )
+from .lookup import entry_for_device
 from .runtime import HomeRuntime
 
 VISIT_DONE_SCHEMA = vol.Schema(
@@ -35,20 +36,6 @@ SKIP_NIGHT_SCHEMA = vol.Schema(
     {vol.Required(ATTR_DEVICE_ID): cv.string, vol.Optional(ATTR_DATE): cv.date}
 )
 DEVICE_SCHEMA = vol.Schema({vol.Required(ATTR_DEVICE_ID): cv.string})
-
-
-def entry_for_device(hass: HomeAssistant, device_id: str) -> ConfigEntry:
-    """Return the home (config entry) behind a device, or raise a translated error."""
-    device = dr.async_get(hass).async_get(device_id)
-    for entry_id in device.config_entries if device else ():
-        entry = hass.config_entries.async_get_entry(entry_id)
-        if entry is not None and entry.domain == DOMAIN:
-            return entry
-    raise ServiceValidationError(
-        translation_domain=DOMAIN,
-        translation_key="unknown_device",
-        translation_placeholders={"device_id": device_id},
-    )
 
 
 def runtime_for_device(hass: HomeAssistant, device_id: str) -> HomeRuntime:

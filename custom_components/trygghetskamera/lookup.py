@@ -1,0 +1,26 @@
+"""Look-ups shared by the actions, the audit trail and the runtime's neighbours.
+
+It imports nothing of the integration's own that imports `runtime`, so any module may use it
+without an import circle (tests/test_import_graph.py checks that).
+"""
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+
+from .const import DOMAIN
+
+
+def entry_for_device(hass: HomeAssistant, device_id: str) -> ConfigEntry:
+    """Return the home (config entry) behind a device, or raise a translated error."""
+    device = dr.async_get(hass).async_get(device_id)
+    for entry_id in device.config_entries if device else ():
+        entry = hass.config_entries.async_get_entry(entry_id)
+        if entry is not None and entry.domain == DOMAIN:
+            return entry
+    raise ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="unknown_device",
+        translation_placeholders={"device_id": device_id},
+    )
