@@ -271,7 +271,7 @@ async def test_schedule_errors(
 async def test_schedule_ranges(
     hass: HomeAssistant, night_video: Path, field: str, value: int
 ) -> None:
-    """The form itself refuses values outside DESIGN.md's ranges, naming the field."""
+    """The form itself refuses values outside the contract's ranges, naming the field."""
     result = await start_flow(hass)
     result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: str(night_video)})
     with pytest.raises(InvalidData) as raised:

@@ -299,7 +299,7 @@ async def test_a_killed_hub_is_a_fault_that_requires_a_visit_until_it_returns(
     assert home.state("equipment").state == "off"
     assert repair(hass, home, "connectivity") is None
     assert repair(hass, home, "plug") is None
-    # The visit stands until the staff acknowledge it (DESIGN.md): a fault visit is not undone.
+    # The visit stands until the staff acknowledge it (the contract): a fault visit is not undone.
     assert home.state("visit_required").state == "on"
 
 

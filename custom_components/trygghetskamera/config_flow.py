@@ -238,7 +238,7 @@ def validate_schedule(user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[
     errors: dict[str, str] = {}
     times = [str(time).strip() for time in user_input.get(CONF_TIMES, []) if str(time).strip()]
     options: dict[str, Any] = {CONF_TIMES: times}
-    # The form's number selectors already enforce the ranges of DESIGN.md.
+    # The form's number selectors already enforce the ranges of the contract (docs/contract.md).
     for key in (CONF_VIEW_SECONDS, CONF_SLOT_MINUTES, CONF_FOLLOW_UP_MINUTES, CONF_FOLLOW_UPS):
         options[key] = int(user_input[key])
     if not times:

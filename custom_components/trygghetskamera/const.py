@@ -37,7 +37,7 @@ EQUIPMENT_ENTITIES: Final = (
     CONF_CONNECTIVITY_ENTITY,
 )
 
-# Defaults and ranges (DESIGN.md, "Config entry").
+# Defaults and ranges (docs/contract.md, "Options").
 DEFAULT_VIEW_SECONDS: Final = 30
 DEFAULT_SLOT_MINUTES: Final = 30
 DEFAULT_FOLLOW_UP_MINUTES: Final = 20

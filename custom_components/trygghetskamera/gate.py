@@ -50,7 +50,7 @@ LIVE_SESSIONS: HassKey[dict[str, LiveSession]] = HassKey(f"{DOMAIN}_live_session
 
 _LOGGER = logging.getLogger(__name__)
 
-# The largest picture sent to a browser (DESIGN: at most 1280 px wide).
+# The largest picture sent to a browser (the contract: at most 1280 px wide).
 MAX_WIDTH = 1280
 JPEG_QUALITY = 75
 # How long the decoder may wait for the camera before the look counts as failed.

@@ -43,7 +43,7 @@ _LOGGER = logging.getLogger(__name__)
 MQTT_DOMAIN = "mqtt"
 TOPIC_BASE = DOMAIN
 QOS = 1
-# The state's keys of the contract (DESIGN.md, "MQTT"); `updated` is when one of them changed.
+# The state's keys of the contract (docs/contract.md, "MQTT"); `updated` is when one changed.
 STATE_KEYS = ("name", "status", "visit_required", "reason", "urgent", "next_supervision")
 
 

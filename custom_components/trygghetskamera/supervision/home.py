@@ -6,7 +6,7 @@ reads a clock: the Home Assistant runtime calls `advance(now)` at `next_wakeup(n
 every other fact as it happens, and queries answer for the `now` they are given even when the
 runtime's timer is late.
 
-The rules (from the municipalities' promises, see seeds/README.md and DESIGN.md):
+The rules (the municipalities' promises to their residents; the contract is docs/contract.md):
 - each agreed time opens a slot of `slot_minutes`; frames only while a slot's (or follow-up's)
   window is open and unresolved, with consent, without fault, on a night not skipped, and for one
   session at a time;
