@@ -19,6 +19,8 @@ The rules (the municipalities' promises to their residents; the contract is docs
   pending follow-ups raise one at once; a fault present at a window's start, or arising while it
   is open, raises a visit too;
 - skipping a night skips its slots that have had no look yet; pending follow-ups still happen;
+  a night may be skipped from tonight up to a year ahead, and the skip undone until its first
+  slot begins;
 - a visit stays required until staff report it done (`visit_done`); a `fault` or `no_consent`
   visit also stays until the window it replaces has ended;
 - each slot ends in exactly one of ok, visit required or skipped, and each night with slots gets
@@ -68,6 +70,14 @@ _SCAN_NIGHTS = 800
 _TICK = timedelta(microseconds=1)
 # Visits that replace a whole check and therefore stay open until its window has ended.
 _HELD_REASONS = frozenset({Reason.FAULT, Reason.NO_CONSENT})
+
+
+def _one_year_after(night: date) -> date:
+    """The same date a year later (a leap day becomes the 28th of February)."""
+    try:
+        return night.replace(year=night.year + 1)
+    except ValueError:
+        return night.replace(year=night.year + 1, day=28)
 
 
 class _Timer(NamedTuple):
@@ -322,25 +332,29 @@ class Supervisor:
         """Skip a night (relatives staying over): its slots without a look yet raise nothing.
 
         Follow-ups already pending still happen, and a look already running is kept. A night
-        that is over (see `can_skip`) is left as it is.
+        that is over, or more than a year ahead (see `can_skip`), is left as it is. What the
+        skip changes is worked out before anything is changed.
         """
         now = _utc(now)
         events = self._drain() + self._advance(now)
         if not self._can_skip(now, night):
             return events
         already = night in self._skipped
+        started = [
+            record
+            for record in self._ordered_slots()
+            if record.slot.night == night
+            and record.result is None
+            and record.follow_ups == 0
+            and not self._attached(record)
+        ]
+        unstarted = self._unstarted_slots(night)
         self._skipped.add(night)
         keys: list[str] = []
-        for record in self._ordered_slots():
-            if (
-                record.slot.night == night
-                and record.result is None
-                and record.follow_ups == 0
-                and not self._attached(record)
-            ):
-                record.result = SlotResult.SKIPPED
-                keys.append(record.slot.key)
-        for slot in self._unstarted_slots(night):
+        for record in started:
+            record.result = SlotResult.SKIPPED
+            keys.append(record.slot.key)
+        for slot in unstarted:
             self._slots[slot.key] = SlotState.new(slot)
             self._slots[slot.key].result = SlotResult.SKIPPED
             keys.append(slot.key)
@@ -349,6 +363,21 @@ class Supervisor:
         if not keys and not already:
             # Nothing left to skip, but the request itself belongs in the log.
             events.append(Event(EventType.SKIPPED, now, None, dict(data)))
+        return events
+
+    def unskip_night(self, now: datetime, night: date, user_id: str | None) -> list[Event]:
+        """Undo the skip of a night none of whose slots has begun: it is supervised again."""
+        now = _utc(now)
+        events = self._drain() + self._advance(now)
+        if not self._can_unskip(now, night):
+            return events
+        self._skipped.discard(night)
+        # Only slots still to come were recorded as skipped ahead of time: they are owed again.
+        for record in [r for r in self._slots.values() if r.slot.night == night]:
+            del self._slots[record.slot.key]
+        events.append(
+            Event(EventType.UNSKIPPED, now, None, {"night": night.isoformat(), "user_id": user_id})
+        )
         return events
 
     def set_consent(self, now: datetime, on: bool, user_id: str | None) -> list[Event]:
@@ -451,8 +480,11 @@ class Supervisor:
         # Skipped nights hold their slots ahead of time: the new schedule's slots are skipped
         # too. The old ones stay: their skip was announced, so the night report lists them.
         current = night_of(now, self._tz)
+        last = _one_year_after(current)
         for night in sorted(self._skipped):
-            if night < current:
+            # Beyond a year no skip is accepted; one stored by an older version is kept but
+            # not scheduled (a far date such as 9999-12-31 cannot even be computed).
+            if night < current or night > last:
                 continue
             for slot in self._unstarted_slots(night):
                 self._slots[slot.key] = SlotState.new(slot)
@@ -550,15 +582,34 @@ class Supervisor:
         return refusal
 
     def can_skip(self, now: datetime, night: date) -> bool:
-        """A night may be skipped unless it is over: in the past, or already reported."""
+        """A night may be skipped from tonight up to a year ahead, unless it is already over."""
         now = _utc(now)
         return self._at(now)._can_skip(now, night)
 
-    def tonight(self, now: datetime) -> date:
-        """The night "skip tonight" means: the current one, or the next once it is over."""
+    def skippable_nights(self, now: datetime) -> tuple[date, date]:
+        """The first and the last night a skip may name now: tonight, and a year from it."""
+        first = night_of(_utc(now), self._tz)
+        return first, _one_year_after(first)
+
+    def can_unskip(self, now: datetime, night: date) -> bool:
+        """A skip can be undone while none of the night's slots has begun."""
         now = _utc(now)
-        night = night_of(now, self._tz)
-        return night if self.can_skip(now, night) else night + timedelta(days=1)
+        return self._at(now)._can_unskip(now, night)
+
+    def tonight(self, now: datetime) -> date:
+        """The night "skip tonight" means: the night of the next agreed time.
+
+        That is the night in progress while it still has slots to come, else the coming evening
+        (pressed in the morning, it never names the night that is ending).
+        """
+        now = _utc(now)
+        home = self._at(now)
+        current = night_of(now, self._tz)
+        if current not in home._reported and any(
+            slot.start > now for slot in home._schedule(current)
+        ):
+            return current
+        return current + timedelta(days=1)
 
     def next_wakeup(self, now: datetime) -> datetime | None:
         """The next instant at which `advance` must be called (never before `now`).
@@ -1072,4 +1123,18 @@ class Supervisor:
         return None
 
     def _can_skip(self, now: datetime, night: date) -> bool:
-        return night >= night_of(now, self._tz) and night not in self._reported
+        first, last = self.skippable_nights(now)
+        return first <= night <= last and night not in self._reported
+
+    def _can_unskip(self, now: datetime, night: date) -> bool:
+        if night not in self._skipped or night in self._reported:
+            return False
+        if not self._can_skip(now, night):
+            return False
+        begun = [slot for slot in self._schedule(night) if slot.start <= now]
+        begun += [
+            record.slot
+            for record in self._slots.values()
+            if record.slot.night == night and record.slot.start <= now
+        ]
+        return not begun

@@ -68,6 +68,7 @@ class EventType(StrEnum):
     COMMISSIONING_CHECK = "commissioning_check"
     COMMISSIONED = "commissioned"
     COMMISSIONING_RESET = "commissioning_reset"
+    UNSKIPPED = "unskipped"
 
 
 class SlotResult(StrEnum):
