@@ -445,13 +445,12 @@ async def test_skip_tonight_button_skips_remaining_slots_and_raises_nothing(
     evening_home: Callable[..., Any],
 ) -> None:
     home: Home = await evening_home()
-    staff = await home.hass.auth.async_create_user("Hemtjänst", group_ids=["system-users"])
     await home.hass.services.async_call(
         "button",
         "press",
         {"entity_id": home.entity_id("skip_tonight")},
         blocking=True,
-        context=Context(user_id=staff.id),
+        context=Context(user_id=home.operator_id),
     )
     assert home.status == "skipped"
     assert home.fired[-1] == "skipped"
@@ -556,13 +555,12 @@ async def test_consent_withdrawn_turns_the_next_slot_into_a_visit(
     evening_home: Callable[..., Any],
 ) -> None:
     home: Home = await evening_home()
-    staff = await home.hass.auth.async_create_user("Hemtjänst", group_ids=["system-users"])
     await home.hass.services.async_call(
         "switch",
         "turn_off",
         {"entity_id": home.entity_id("consent")},
         blocking=True,
-        context=Context(user_id=staff.id),
+        context=Context(user_id=home.operator_id),
     )
     assert home.state("consent").state == "off"
     assert home.status == "no_consent"
@@ -622,7 +620,8 @@ async def test_consent_given_again_restores_digital_checks(
     home: Home = await evening_home()
     consent = {"entity_id": home.entity_id("consent")}
     await home.hass.services.async_call("switch", "turn_off", consent, blocking=True)
-    await home.hass.services.async_call("switch", "turn_on", consent, blocking=True)
+    # Given again in the options' consent step (tests/test_consent.py walks it as an admin).
+    await home.runtime.async_give_consent({"document": "Dnr 1"}, None)
     assert home.state("consent").state == "on"
     await home.go(at("22:30"))
     assert home.status == "due"
@@ -949,9 +948,7 @@ async def test_consent_and_skip_survive_a_restart(evening_home: Callable[..., An
     assert home.state("consent").state == "off"
     assert home.status == "no_consent"
     assert home.next_supervision == iso_utc(at("22:30"))
-    await home.hass.services.async_call(
-        "switch", "turn_on", {"entity_id": home.entity_id("consent")}, blocking=True
-    )
+    await home.runtime.async_give_consent({"document": "Dnr 1"}, None)
     assert home.next_supervision == iso_utc(at("22:30"))
     await home.go(at("22:31"))
     await home.look(Outcome.OK)

@@ -44,10 +44,9 @@ async def home(hass: HomeAssistant, freezer: FrozenDateTimeFactory, night_video:
 
 
 @pytest.fixture
-async def night_staff(hass: HomeAssistant) -> str:
-    """The id of a real user of the night patrol."""
-    user = await hass.auth.async_create_user("Nattpatrull", group_ids=["system-users"])
-    return user.id
+async def night_staff(home: Home) -> str:
+    """The id of a real user of the night patrol: an operator of the home."""
+    return home.operator_id
 
 
 async def _call(

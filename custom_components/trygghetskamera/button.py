@@ -5,9 +5,10 @@ from dataclasses import dataclass
 
 from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .authz import Action, async_authorize
 from .entity import HomeEntity
 from .runtime import HomeRuntime, TrygghetskameraConfigEntry
 
@@ -16,8 +17,9 @@ PARALLEL_UPDATES = 1
 
 @dataclass(frozen=True, kw_only=True)
 class HomeButtonDescription(ButtonEntityDescription):
-    """A button that acts on the home's runtime as the pressing user."""
+    """A button that acts on the home's runtime as the pressing user, if their role allows."""
 
+    action: Action
     press_fn: Callable[[HomeRuntime, str | None], Awaitable[object]]
 
 
@@ -25,15 +27,15 @@ BUTTONS: tuple[HomeButtonDescription, ...] = (
     HomeButtonDescription(
         key="skip_tonight",
         translation_key="skip_tonight",
-        # "Tonight" after the night's report is the evening to come, as the core decides.
-        press_fn=lambda runtime, user_id: runtime.async_skip_night(
-            runtime.supervisor.tonight(runtime.now()), user_id
-        ),
+        action=Action.SKIP_TONIGHT,
+        # The night of the next agreed time, as the core decides: never the one that is ending.
+        press_fn=lambda runtime, user_id: runtime.async_skip_night(runtime.tonight(), user_id),
     ),
     HomeButtonDescription(
         key="test_camera",
         translation_key="test_camera",
         entity_category=EntityCategory.DIAGNOSTIC,
+        action=Action.TEST_CAMERA,
         press_fn=lambda runtime, user_id: runtime.async_probe_camera(user_id),
     ),
 )
@@ -54,6 +56,9 @@ class HomeButton(HomeEntity, ButtonEntity):
     entity_description: HomeButtonDescription
 
     async def async_press(self) -> None:
-        """Act as the user who pressed."""
-        user_id = self._context.user_id if self._context else None
-        await self.entity_description.press_fn(self.runtime, user_id)
+        """Act as the user who pressed (an automation when the call carries no user)."""
+        context = self._context or Context()
+        await async_authorize(
+            self.hass, self.runtime.entry, self.entity_description.action, context
+        )
+        await self.entity_description.press_fn(self.runtime, context.user_id)

@@ -1,6 +1,7 @@
 """Config, options and reconfigure flows: add a home, its schedule, equipment and operators."""
 
 from collections.abc import Callable
+from datetime import date
 import functools
 import re
 from typing import Any, override
@@ -43,6 +44,7 @@ from .const import (
     CONF_VIEW_MODE,
     CONF_VIEW_REGION,
     CONF_VIEW_SECONDS,
+    CONSENT_RECORD,
     DEFAULT_AUDIT_RETENTION_MONTHS,
     DEFAULT_FOLLOW_UP_MINUTES,
     DEFAULT_FOLLOW_UPS,
@@ -60,6 +62,14 @@ from .const import (
 from .supervision.schedule import format_time, parse_time, validate_times
 
 CONF_CONSENT = "consent"
+# The consent step: who consented for the resident, how many close relatives living there
+# consented too, when, and the document that holds it (a reference, never the document).
+CONF_CONSENT_BY = "consent_by"
+CONF_CO_RESIDENTS = "co_residents"
+CONF_CONSENT_DATE = "consent_date"
+CONF_CONSENT_DOCUMENT = "consent_document"
+CONSENT_BY_OPTIONS = ("resident", "legal_representative")
+MAX_CO_RESIDENTS = 6
 
 # A Swedish personal identity number (personnummer/samordningsnummer), with or without century
 # and separator. A home's label must be pseudonymous, so the flow refuses anything like one.
@@ -289,6 +299,75 @@ def camera_unique_id(url: str) -> str:
     return media.redact_url(url.strip())
 
 
+def consent_schema(defaults: dict[str, Any], *, document_required: bool) -> vol.Schema:
+    """Return the form of the consent step (config flow and options)."""
+    document = vol.Required if document_required else vol.Optional
+    return vol.Schema(
+        {
+            vol.Required(CONF_CONSENT_BY, default=defaults.get(CONF_CONSENT_BY, "resident")): (
+                selector.SelectSelector(
+                    selector.SelectSelectorConfig(
+                        options=list(CONSENT_BY_OPTIONS),
+                        translation_key=CONF_CONSENT_BY,
+                        mode=selector.SelectSelectorMode.LIST,
+                    )
+                )
+            ),
+            vol.Required(CONF_CO_RESIDENTS, default=defaults.get(CONF_CO_RESIDENTS, 0)): _number(
+                0, MAX_CO_RESIDENTS
+            ),
+            vol.Required(
+                CONF_CONSENT_DATE,
+                default=defaults.get(CONF_CONSENT_DATE, dt_util.now().date().isoformat()),
+            ): selector.DateSelector(),
+            document(
+                CONF_CONSENT_DOCUMENT,
+                description={"suggested_value": defaults.get(CONF_CONSENT_DOCUMENT)},
+            ): selector.TextSelector(),
+            vol.Required(CONF_CONSENT, default=False): bool,
+        }
+    )
+
+
+def validate_consent(
+    user_input: dict[str, Any], entered_by: str | None, *, document_required: bool
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Turn the consent step's input into the consent record; return (record, errors).
+
+    The record lists each consenting person by role (`resident` or `legal_representative` for
+    the resident, one `co_resident` per close relative living there), the date, the document
+    reference, who entered it and when.
+    """
+    errors: dict[str, str] = {}
+    document = str(user_input.get(CONF_CONSENT_DOCUMENT) or "").strip()
+    try:
+        consented_on = date.fromisoformat(str(user_input.get(CONF_CONSENT_DATE)))
+    except ValueError:
+        consented_on = None
+    if user_input.get(CONF_CONSENT) is not True:
+        errors[CONF_CONSENT] = "consent_required"
+    if consented_on is None or consented_on > dt_util.now().date():
+        errors[CONF_CONSENT_DATE] = "consent_date_future"
+    if document_required and not document:
+        errors[CONF_CONSENT_DOCUMENT] = "document_required"
+    elif _PERSONAL_NUMBER.search(document) or len(document) > 100:
+        errors[CONF_CONSENT_DOCUMENT] = "document_invalid"
+    consent_by = user_input.get(CONF_CONSENT_BY, "resident")
+    if consent_by not in CONSENT_BY_OPTIONS:
+        errors[CONF_CONSENT_BY] = "consent_required"
+    if errors:
+        return {}, errors
+    co_residents = int(user_input.get(CONF_CO_RESIDENTS, 0))
+    record = {
+        "persons": [{"role": consent_by}] + [{"role": "co_resident"}] * co_residents,
+        "date": consented_on.isoformat() if consented_on else None,
+        "document": document or None,
+        "entered_by": entered_by,
+        "entered_at": dt_util.utcnow().isoformat(),
+    }
+    return record, {}
+
+
 class HomeOptionSteps:
     """The schedule, equipment and operators steps, shared by the config and options flows.
 
@@ -416,16 +495,18 @@ class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
         """Record that the resident, and any close relative living there, consented."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            if user_input.get(CONF_CONSENT) is True:
+            user_id = acting_user_id()
+            record, errors = validate_consent(user_input, user_id, document_required=False)
+            if not errors:
                 self._data["consent_confirmed_at"] = dt_util.utcnow().isoformat()
-                self._data["consent_confirmed_by"] = acting_user_id()
+                self._data["consent_confirmed_by"] = user_id
+                self._data[CONSENT_RECORD] = record
                 return self.async_create_entry(
                     title=self._data[CONF_NAME], data=self._data, options=self._options
                 )
-            errors[CONF_CONSENT] = "consent_required"
         return self.async_show_form(
             step_id="consent",
-            data_schema=vol.Schema({vol.Required(CONF_CONSENT, default=False): bool}),
+            data_schema=consent_schema(user_input or {}, document_required=False),
             errors=errors,
             description_placeholders={"name": self._data[CONF_NAME]},
         )
@@ -504,9 +585,43 @@ class TrygghetskameraOptionsFlow(HomeOptionSteps, OptionsFlow):
 
     @override
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Begin with the schedule."""
+        """Begin with the schedule; with consent withdrawn, offer to record it given again."""
         self._options = dict(self.config_entry.options)
+        if self._consent_withdrawn():
+            return self.async_show_menu(step_id="init", menu_options=["consent", "schedule"])
         return await self.async_step_schedule()
+
+    def _consent_withdrawn(self) -> bool:
+        entry = self.config_entry
+        return entry.state is ConfigEntryState.LOADED and not entry.runtime_data.supervisor.consent
+
+    async def async_step_consent(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Consent given again: recorded with who consented, when, on what, and by which admin."""
+        user_id = acting_user_id()
+        user = await self.hass.auth.async_get_user(user_id) if user_id else None
+        # Home Assistant opens options flows to admins only; without a known admin, nothing.
+        if user is None or not user.is_admin:
+            return self.async_abort(reason="consent_admin_only")
+        if not self._consent_withdrawn():
+            return self.async_abort(reason="consent_not_withdrawn")
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            record, errors = validate_consent(user_input, user_id, document_required=True)
+            if not errors:
+                entry = self.config_entry
+                self.hass.config_entries.async_update_entry(
+                    entry, data={**entry.data, CONSENT_RECORD: record}
+                )
+                await entry.runtime_data.async_give_consent(record, user_id)
+                return self.async_create_entry(data=dict(entry.options))
+        return self.async_show_form(
+            step_id="consent",
+            data_schema=consent_schema(user_input or {}, document_required=True),
+            errors=errors,
+            description_placeholders={"name": self.config_entry.title},
+        )
 
     async def _async_options_done(self) -> ConfigFlowResult:
         """After the operators, what a look shows."""

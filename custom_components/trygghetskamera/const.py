@@ -10,6 +10,9 @@ CONF_STREAM_URL: Final = "stream_url"
 CONF_USERNAME: Final = "username"
 CONF_PASSWORD: Final = "password"
 CONF_CONSENT_CONFIRMED: Final = "consent_confirmed"
+# Who consented (their roles), when, on what document, and who entered it (config entry data).
+CONSENT_RECORD: Final = "consent_record"
+CONSENT_ROLES: Final = ("resident", "co_resident", "legal_representative")
 
 # Config entry options.
 CONF_TIMES: Final = "times"
@@ -62,6 +65,7 @@ EVENT_HOME_REMOVED: Final = f"{DOMAIN}_home_removed"
 # Services.
 SERVICE_VISIT_DONE: Final = "visit_done"
 SERVICE_SKIP_NIGHT: Final = "skip_night"
+SERVICE_UNSKIP_NIGHT: Final = "unskip_night"
 SERVICE_PROBE_CAMERA: Final = "probe_camera"
 SERVICE_AUDIT_LOG: Final = "audit_log"
 

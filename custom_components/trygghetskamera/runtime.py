@@ -6,7 +6,7 @@ woken, and turns its events into bus events, entity updates and audit records.
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 import functools
@@ -44,6 +44,7 @@ from .const import (
     CONF_TIMES,
     CONF_USERNAME,
     CONF_VIEW_SECONDS,
+    CONSENT_RECORD,
     DEFAULT_FOLLOW_UP_MINUTES,
     DEFAULT_FOLLOW_UPS,
     DEFAULT_SLOT_MINUTES,
@@ -151,6 +152,8 @@ class HomeRuntime:
         # The camera (its URL without credentials) the home was commissioned with.
         self._camera: str | None = None
         self._unsub_equipment: CALLBACK_TYPE | None = None
+        # The camera probe running now, which every other request waits for.
+        self._probe: asyncio.Task[media.ProbeResult] | None = None
         self.gate = Gate(hass, self)
         self.health = HealthMonitor(hass, self)
         self._timer_job = HassJob(
@@ -221,6 +224,9 @@ class HomeRuntime:
                 schedule=self.config.as_dict(),
                 operators=self.operators,
             )
+            if record := self.entry.data.get(CONSENT_RECORD):
+                # Who consented, when and on what document, as the installer entered it.
+                self.audit("consent_recorded", record.get("entered_by"), consent=True, **record)
         faults = self._supervisor.faults
         self._privacy_fault = "privacy" in faults
         self._equipment_faults = faults - {"privacy"}
@@ -284,9 +290,34 @@ class HomeRuntime:
         """Skip a night (relatives staying over)."""
         await self._async_commit(self.supervisor.skip_night(dt_util.utcnow(), night, user_id))
 
+    async def async_unskip_night(self, night: date, user_id: str | None) -> None:
+        """Undo the skip of a night none of whose slots has begun."""
+        await self._async_commit(self.supervisor.unskip_night(dt_util.utcnow(), night, user_id))
+
     async def async_set_consent(self, on: bool, user_id: str | None) -> None:
         """Consent given or withdrawn."""
         await self._async_commit(self.supervisor.set_consent(dt_util.utcnow(), on, user_id))
+
+    async def async_withdraw_consent(self, user_id: str | None, roles: Iterable[str]) -> None:
+        """Consent withdrawn (the switch): recorded with the consent it ends, where known."""
+        if self.supervisor.consent:
+            record = dict(self.entry.data.get(CONSENT_RECORD) or {})
+            self.audit(
+                "consent_recorded",
+                user_id,
+                consent=False,
+                withdrawn_on=dt_util.now().date().isoformat(),
+                withdrawn_by_roles=sorted(str(role) for role in roles),
+                persons=record.get("persons"),
+                document=record.get("document"),
+                consented_on=record.get("date"),
+            )
+        await self.async_set_consent(False, user_id)
+
+    async def async_give_consent(self, record: dict[str, Any], user_id: str | None) -> None:
+        """Consent given again in the options' consent step, with who consented and on what."""
+        self.audit("consent_recorded", user_id, consent=True, **record)
+        await self.async_set_consent(True, user_id)
 
     async def async_visit_done(self, user_id: str | None, note: str | None) -> None:
         """Staff acknowledge the physical visit."""
@@ -340,7 +371,31 @@ class HomeRuntime:
         )
 
     async def async_probe_camera(self, user_id: str | None) -> media.ProbeResult:
-        """Open the camera, decode one frame, check it; nothing is shown or kept but a hash."""
+        """Open the camera, decode one frame, check it; nothing is shown or kept but a hash.
+
+        One probe per home at a time: a request while one runs waits for that one's result
+        (and is logged with its own caller), so the camera never gets a second connection.
+        """
+        running = self._probe
+        if running is not None and not running.done():
+            result = await asyncio.shield(running)
+            self.audit(
+                "camera_probe",
+                user_id,
+                ok=result.ok,
+                reason=result.reason,
+                ms=result.ms,
+                shared=True,
+            )
+            await self.async_flush_audit()
+            return result
+        probe = self.hass.async_create_task(
+            self._async_probe_camera(user_id), f"{DOMAIN} camera probe", eager_start=True
+        )
+        self._probe = probe
+        return await asyncio.shield(probe)
+
+    async def _async_probe_camera(self, user_id: str | None) -> media.ProbeResult:
         data = self.entry.data
         result = await self.hass.async_add_executor_job(
             functools.partial(

@@ -670,6 +670,11 @@ class Supervisor:
         return self._pending_config or self._config
 
     @property
+    def skipped_nights(self) -> frozenset[date]:
+        """The nights skipped that are not over yet."""
+        return frozenset(self._skipped)
+
+    @property
     def consent(self) -> bool:
         """Digital supervision is consented to."""
         return self._consent
