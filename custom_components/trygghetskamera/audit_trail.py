@@ -36,10 +36,10 @@ from homeassistant.util.hass_dict import HassKey
 import voluptuous as vol
 
 from .audit import DEFAULT_RETENTION_DAYS, AuditLog
+from .authz import Action, async_log_denied, may, user_roles
 from .const import (
     ATTR_DEVICE_ID,
     CONF_AUDIT_RETENTION_MONTHS,
-    CONF_OPERATORS,
     DEFAULT_AUDIT_RETENTION_MONTHS,
     DOMAIN,
     SERVICE_AUDIT_LOG,
@@ -170,7 +170,7 @@ def _operated_entries(hass: HomeAssistant, user: User) -> set[str]:
     return {
         entry.entry_id
         for entry in hass.config_entries.async_entries(DOMAIN)
-        if user.id in entry.options.get(CONF_OPERATORS, [])
+        if may(user_roles(entry, user), Action.AUDIT_LOG)
     }
 
 
@@ -185,17 +185,19 @@ def _as_utc(value: datetime | None) -> datetime | None:
 async def _async_audit_log_service(call: ServiceCall) -> ServiceResponse:
     """Return the records an admin or an operator may read, and whether the chain holds."""
     hass = call.hass
+    entry = (
+        entry_for_device(hass, call.data[ATTR_DEVICE_ID]) if ATTR_DEVICE_ID in call.data else None
+    )
     user = await hass.auth.async_get_user(call.context.user_id) if call.context.user_id else None
-    if user is None:
+    allowed: set[str] | None = set()
+    if user is not None and user.is_active:
+        allowed = None if user.is_admin else _operated_entries(hass, user)
+    if allowed is not None and (
+        not allowed or (entry is not None and entry.entry_id not in allowed)
+    ):
+        await async_log_denied(hass, entry, Action.AUDIT_LOG, call.context.user_id)
         raise Unauthorized(context=call.context)
-    allowed: set[str] | None = None if user.is_admin else _operated_entries(hass, user)
-    if allowed is not None and not allowed:
-        raise Unauthorized(context=call.context)
-    entry_id: str | None = None
-    if ATTR_DEVICE_ID in call.data:
-        entry_id = entry_for_device(hass, call.data[ATTR_DEVICE_ID]).entry_id
-        if allowed is not None and entry_id not in allowed:
-            raise Unauthorized(context=call.context)
+    entry_id = entry.entry_id if entry is not None else None
     start, end = _as_utc(call.data.get("start")), _as_utc(call.data.get("end"))
     if start is not None and end is not None and end <= start:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="end_before_start")

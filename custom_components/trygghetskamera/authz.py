@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final, Protocol
 
 from homeassistant.auth.models import User
 from homeassistant.config_entries import ConfigEntry
@@ -27,9 +27,28 @@ from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .audit_trail import async_get_trail
 from .const import CONF_NAME, CONF_OPERATORS, DOMAIN
 
+
+class _Trail(Protocol):
+    """What this module needs of `audit_trail.AuditTrail`: writing one record."""
+
+    async def async_append(
+        self,
+        kind: str,
+        *,
+        at: datetime,
+        entry_id: str | None,
+        home: str | None,
+        user_id: str | None,
+        data: dict[str, Any],
+    ) -> None:
+        """Write one record and return once it is committed."""
+
+
+# `audit_trail.AUDIT_TRAIL`, named rather than imported: the audit trail asks this module who
+# may read the log, and the package has no import circle.
+_AUDIT_TRAIL: HassKey[_Trail] = HassKey(f"{DOMAIN}_audit_trail")
 DENIAL_WINDOW: Final = timedelta(minutes=1)
 ACTION_DENIED: Final = "action_denied"
 
@@ -116,9 +135,12 @@ async def async_authorize(
 
 
 async def async_log_denied(
-    hass: HomeAssistant, entry: ConfigEntry, action: Action, user_id: str | None
+    hass: HomeAssistant, entry: ConfigEntry | None, action: Action, user_id: str | None
 ) -> None:
-    """Write (or count, within a minute of the last record) one refused request."""
+    """Write (or count, within a minute of the last record) one refused request.
+
+    `entry` is the home asked about; None for a request about no home in particular.
+    """
     if DENIALS not in hass.data:
         hass.data[DENIALS] = DenialLog(hass)
     await hass.data[DENIALS].async_denied(entry, action, user_id)
@@ -128,15 +150,15 @@ async def async_log_denied(
 class _Window:
     """Refusals of one user, action and home since its last record, merged into the next."""
 
-    entry_id: str
-    home: str
+    entry_id: str | None
+    home: str | None
     count: int = 0
     first: datetime | None = None
     last: datetime | None = None
     unsub: CALLBACK_TYPE | None = None
 
 
-type _Key = tuple[str | None, Action, str]
+type _Key = tuple[str | None, Action, str | None]
 
 
 class DenialLog:
@@ -154,16 +176,22 @@ class DenialLog:
         self._windows: dict[_Key, _Window] = {}
         hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, self._async_stop)
 
-    async def async_denied(self, entry: ConfigEntry, action: Action, user_id: str | None) -> None:
+    async def async_denied(
+        self, entry: ConfigEntry | None, action: Action, user_id: str | None
+    ) -> None:
         """One refusal: written at once, or counted into the open window's record."""
-        key = (user_id, action, entry.entry_id)
+        key = (user_id, action, entry.entry_id if entry is not None else None)
         now = dt_util.utcnow()
         if (window := self._windows.get(key)) is not None:
             window.count += 1
             window.first = window.first or now
             window.last = now
             return
-        window = _Window(entry.entry_id, str(entry.data.get(CONF_NAME, entry.title)))
+        window = (
+            _Window(entry.entry_id, str(entry.data.get(CONF_NAME, entry.title)))
+            if entry is not None
+            else _Window(None, None)
+        )
         self._open(key, window)
         await self._async_write(key, window, now, count=1)
 
@@ -186,11 +214,11 @@ class DenialLog:
         await self._async_write(key, window, dt_util.utcnow(), count=window.count)
 
     async def _async_write(self, key: _Key, window: _Window, at: datetime, *, count: int) -> None:
-        trail = async_get_trail(self.hass)
+        trail = self.hass.data.get(_AUDIT_TRAIL)
         if trail is None:
             return
         user_id, action, _entry_id = key
-        data: dict[str, object] = {"action": str(action), "count": count}
+        data: dict[str, Any] = {"action": str(action), "count": count}
         if window.first is not None and window.last is not None:
             data |= {"first": window.first.isoformat(), "last": window.last.isoformat()}
         await trail.async_append(

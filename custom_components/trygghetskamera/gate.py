@@ -31,6 +31,7 @@ from homeassistant.helpers.event import (
 from homeassistant.util.hass_dict import HassKey
 
 from . import media, view_filter
+from .authz import Action, async_roles, may
 from .const import (
     CONF_PASSWORD,
     CONF_PRIVACY_ENTITY,
@@ -273,7 +274,7 @@ class Gate:
     ) -> LiveSession:
         """Grant a look, or raise `GateRefusal`; every refusal is logged."""
         runtime = self.runtime
-        if user_id not in runtime.operators:
+        if not may(await async_roles(self.hass, runtime.entry, user_id), Action.LOOK):
             await self._refuse(user_id, "not_operator", purpose)
         if self.live is not None:
             await self._refuse(user_id, "busy", purpose)

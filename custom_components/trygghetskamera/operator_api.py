@@ -23,6 +23,7 @@ from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
 from .audit_trail import async_get_trail
+from .authz import Action, may, user_roles
 from .const import CONF_BED_ENTITY, CONF_VIEW_MODE, CONF_VIEW_REGION, DOMAIN
 from .gate import LIVE_SESSIONS, GateRefusal, LiveSession, signed_stream_path
 from .runtime import HomeRuntime
@@ -84,9 +85,10 @@ def ws_homes(
     now = dt_util.utcnow()
     homes = []
     for runtime in _running_homes(hass):
-        is_operator = user.id in runtime.operators
-        if not (is_operator or user.is_admin):
+        roles = user_roles(runtime.entry, user)
+        if not may(roles, Action.LIST_HOME):
             continue
+        is_operator = may(roles, Action.LOOK)
         supervisor = runtime.supervisor
         next_supervision = supervisor.next_supervision(now)
         reason = supervisor.visit_reason
