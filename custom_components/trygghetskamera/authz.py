@@ -1,6 +1,6 @@
 """Who may act on a home: one decision for every action, button, switch and websocket command.
 
-The roles (DESIGN.md, "Roles"):
+The roles (docs/contract.md, "Who may do what"):
 - *operator* of a home: an active user listed in that home's `operators` option;
 - *admin*: an active Home Assistant administrator;
 - *automation*: a call whose context has no user (automations and blueprints, which only
