@@ -249,7 +249,9 @@ async def test_no_look_without_consent_on_skipped_night_or_with_fault(
     if fact == "consent_off":
         await runtime.async_set_consent(False, None)
     elif fact == "skip":
-        await runtime.async_skip_night(runtime.tonight(), None)
+        # The night in progress (its only slot is open; "tonight" would be the next evening).
+        current_night, _last = runtime.supervisor.skippable_nights(runtime.now())
+        await runtime.async_skip_night(current_night, None)
     else:
         await runtime.async_set_faults(frozenset({"plug"}))
     ws = await hass_ws_client(hass, operator.token)
