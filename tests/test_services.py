@@ -1,22 +1,27 @@
 """The actions staff and automations call: visit done, skip a night, test the camera."""
 
-from datetime import timedelta
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
 import json
 from pathlib import Path
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.trygghetskamera.const import DOMAIN
+from custom_components.trygghetskamera.const import CONF_TIMES, DOMAIN
 from custom_components.trygghetskamera.runtime import AuditFact
 from custom_components.trygghetskamera.supervision import Outcome
 
-from .test_runtime import NIGHT, Home, at, new_home
+from .media_sources import MjpegServer
+from .test_runtime import NIGHT, Home, at, iso_utc, new_home
 
 INTEGRATION = Path(__file__).parent.parent / "custom_components" / DOMAIN
 
@@ -236,3 +241,193 @@ async def test_test_camera_button_probes_without_showing_anything(
     assert probe.user_id == night_staff
     assert probe.data["ok"] is True
     assert home.state("test_camera").state != "unknown"
+
+
+# --- skip_night: the attacks of the trust review ------------------------------------------
+
+
+async def test_skip_night_far_ahead_is_refused_and_leaves_the_home_able_to_start(
+    hass: HomeAssistant, home: Home
+) -> None:
+    """Attack (issue 18 item 4): 9999-12-31 was added to the state before an OverflowError, and
+    after a schedule change the home failed its setup until `.storage` was edited by hand."""
+    before = home.runtime.supervisor.to_dict()["skipped"]
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "skip_night", {"device_id": home.device_id, "date": "9999-12-31"})
+    assert_translated(err.value, "night_too_far")
+    assert err.value.translation_placeholders["last"] == "2027-01-15"
+    assert home.runtime.supervisor.to_dict()["skipped"] == before
+    # What failed the setup before: a schedule change, then Home Assistant restarting.
+    hass.config_entries.async_update_entry(
+        home.entry, options=dict(home.entry.options) | {CONF_TIMES: ["23:00", "03:00"]}
+    )
+    await hass.async_block_till_done()
+    await home.restart(at("21:30"))
+    assert home.entry.state is ConfigEntryState.LOADED
+    assert home.next_supervision == iso_utc(at("23:00"))
+
+
+async def test_a_home_poisoned_by_the_old_far_skip_starts_again(
+    hass: HomeAssistant, home: Home, hass_storage: dict[str, Any]
+) -> None:
+    """A store an older version wrote with 9999-12-31 skipped no longer stops the home."""
+    assert await hass.config_entries.async_unload(home.entry.entry_id)
+    key = f"{DOMAIN}.{home.entry.entry_id}"
+    hass_storage[key]["data"]["supervisor"]["skipped"] = ["9999-12-31"]
+    hass.config_entries.async_update_entry(
+        home.entry, options=dict(home.entry.options) | {CONF_TIMES: ["23:00", "03:00"]}
+    )
+    assert await hass.config_entries.async_setup(home.entry.entry_id)
+    await hass.async_block_till_done()
+    assert home.entry.state is ConfigEntryState.LOADED
+    assert home.next_supervision == iso_utc(at("23:00"))
+
+
+async def test_skip_night_a_year_ahead_is_allowed(hass: HomeAssistant, home: Home) -> None:
+    await _call(hass, "skip_night", {"device_id": home.device_id, "date": "2027-01-15"})
+    assert date(2027, 1, 15) in home.runtime.supervisor.skipped_nights
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "skip_night", {"device_id": home.device_id, "date": "2027-01-16"})
+    assert_translated(err.value, "night_too_far")
+
+
+# --- skip tonight: which night --------------------------------------------------------------
+
+
+async def test_skip_tonight_pressed_before_noon_skips_the_coming_evening(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, night_video: Path, night_staff: str
+) -> None:
+    """Issue 20 item 2: pressed at 11:05 on 30 Nov it skipped the night that was ending."""
+    home = await new_home(
+        hass,
+        freezer,
+        night_video,
+        at("10:50", date(2026, 11, 29)),
+        **{CONF_TIMES: ["10:57", "12:27"]},
+    )
+    facts: list[AuditFact] = []
+    home.runtime.async_add_audit_sink(facts.append)
+    await home.go(at("11:05", date(2026, 11, 29)))
+    assert home.status == "due"  # the 10:57 slot of the ending night is open
+    await hass.services.async_call(
+        "button",
+        "press",
+        {"entity_id": home.entity_id("skip_tonight")},
+        blocking=True,
+        context=Context(user_id=home.operator_id),
+    )
+    skipped = [fact for fact in facts if fact.kind == "skipped"]
+    assert {fact.data["night"] for fact in skipped} == {"2026-11-30"}
+    assert home.runtime.supervisor.skipped_nights == {date(2026, 11, 30)}
+    # The open slot is still owed, and the next check is the evening after the skipped one.
+    assert home.status == "due"
+    assert home.next_supervision == iso_utc(at("12:27", date(2026, 12, 1)))
+
+
+# --- unskip_night ---------------------------------------------------------------------------
+
+
+async def test_unskip_night_restores_the_night_and_is_logged(
+    hass: HomeAssistant, home: Home, night_staff: str
+) -> None:
+    facts: list[AuditFact] = []
+    home.runtime.async_add_audit_sink(facts.append)
+    await _call(hass, "skip_night", {"device_id": home.device_id}, night_staff)
+    assert home.status == "skipped"
+    await _call(hass, "unskip_night", {"device_id": home.device_id}, night_staff)
+    assert home.status == "waiting"
+    [undone] = [fact for fact in facts if fact.kind == "unskipped"]
+    assert undone.user_id == night_staff
+    assert undone.data["night"] == str(NIGHT)
+    await home.go(at("22:31"))
+    assert home.status == "due"
+
+
+async def test_unskip_after_the_first_slot_began_is_refused(
+    hass: HomeAssistant, home: Home
+) -> None:
+    await _call(hass, "skip_night", {"device_id": home.device_id})
+    await home.go(at("22:31"))
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "unskip_night", {"device_id": home.device_id, "date": str(NIGHT)})
+    assert_translated(err.value, "night_begun")
+    assert home.status == "skipped"
+
+
+async def test_unskip_of_a_night_not_skipped_is_refused(hass: HomeAssistant, home: Home) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "unskip_night", {"device_id": home.device_id, "date": str(NIGHT)})
+    assert_translated(err.value, "night_not_skipped")
+
+
+# --- one probe per home at a time -----------------------------------------------------------
+
+
+class ConnectionCounter:
+    """A TCP relay in front of a real camera that counts the connections made to it."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.connections = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> ConnectionCounter:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except ConnectionError:
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def test_twenty_probes_at_once_open_one_camera_connection(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, socket_enabled: None
+) -> None:
+    """Attack (issue 18 item 1): 20 probes at once opened 20 camera connections.
+
+    A real MJPEG camera (tests/media_sources.py) behind a counting TCP relay: every request
+    while one probe runs waits for that probe's result.
+    """
+    with MjpegServer() as camera:
+        async with ConnectionCounter(camera.port or 0) as counter:
+            url = f"http://127.0.0.1:{counter.port}/video.mjpg"
+            home = await new_home(hass, freezer, url, at("21:00"))
+            facts: list[AuditFact] = []
+            home.runtime.async_add_audit_sink(facts.append)
+            counter.connections = 0
+            results = await asyncio.gather(
+                *(
+                    _call(hass, "probe_camera", {"device_id": home.device_id}, home.operator_id)
+                    for _ in range(20)
+                )
+            )
+            assert counter.connections == 1
+            assert len({(r["ok"], r["reason"], r["ms"]) for r in results}) == 1
+            assert results[0]["ok"] is True
+            # Every caller's request is logged; 19 of them shared the one probe.
+            probes = [fact for fact in facts if fact.kind == "camera_probe"]
+            assert len(probes) == 20
+            assert sum(1 for fact in probes if fact.data.get("shared")) == 19
+            # Once it is done, the next request probes the camera again.
+            await _call(hass, "probe_camera", {"device_id": home.device_id}, home.operator_id)
+            assert counter.connections == 2
+            assert await hass.config_entries.async_unload(home.entry.entry_id)
