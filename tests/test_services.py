@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.auth.models import User
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
@@ -43,8 +44,10 @@ def assert_translated(err: ServiceValidationError, key: str) -> None:
 
 
 @pytest.fixture
-async def home(hass: HomeAssistant, freezer: FrozenDateTimeFactory, night_video: Path) -> Home:
-    """A typical home, set up at 21:00."""
+async def home(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, night_video: Path, hass_owner_user: User
+) -> Home:
+    """A typical home, set up at 21:00; its operator is no admin (the owner exists first)."""
     return await new_home(hass, freezer, night_video, at("21:00"))
 
 
