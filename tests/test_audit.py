@@ -20,7 +20,7 @@ from typing import Any
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from custom_components.trygghetskamera import audit
+from custom_components.trygghetskamera import audit, verify_audit
 from custom_components.trygghetskamera.audit import AuditLog, AuditRecord
 
 EVENING = datetime(2026, 1, 15, 21, 30, tzinfo=UTC)
@@ -277,7 +277,7 @@ def test_records_cannot_be_edited_or_deleted_by_accident(log: AuditLog, log_path
     with closing(sqlite3.connect(log_path)) as conn:
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute("UPDATE records SET user_name = 'someone else'")
-        with pytest.raises(sqlite3.IntegrityError, match="retention"):
+        with pytest.raises(sqlite3.IntegrityError, match="never deleted"):
             conn.execute("DELETE FROM records")
     assert log.verify()
 
@@ -362,11 +362,20 @@ def test_a_damaged_record_is_still_shown_to_the_reviewer(log: AuditLog, log_path
 # --- retention -------------------------------------------------------------------------------
 
 
-def months_of_facts(audit_log: AuditLog, months: int) -> list[AuditRecord]:
+def months_of_facts(audit_log: AuditLog, months: int, **overrides: Any) -> list[AuditRecord]:
     """One fact a month, the newest at EVENING."""
     return [
-        write(audit_log, fact(EVENING - 30 * DAY * (months - 1 - n), n=n)) for n in range(months)
+        write(audit_log, fact(EVENING - 30 * DAY * (months - 1 - n), n=n, **overrides))
+        for n in range(months)
     ]
+
+
+def purged_rows(path: Path) -> list[tuple[Any, ...]]:
+    with closing(sqlite3.connect(path)) as conn:
+        return conn.execute(
+            "SELECT seq, kind, home, user_id, user_name, data, purged_by FROM records"
+            " WHERE kind IS NULL ORDER BY seq"
+        ).fetchall()
 
 
 def test_retention_purge_keeps_the_chain_verifiable(log: AuditLog) -> None:
@@ -380,10 +389,13 @@ def test_retention_purge_keeps_the_chain_verifiable(log: AuditLog) -> None:
     assert removed == len(old)
     kept = log.query()
     assert [r.seq for r in kept[:-1]] == [r.seq for r in records if r.at >= cutoff]
-    assert log.verify()
+    assert log.verify(now=EVENING)
+    assert log.verify(head=(records[-1].seq, records[-1].hash), now=EVENING)
 
 
-def test_the_purge_is_itself_a_record(log: AuditLog) -> None:
+def test_the_purge_is_itself_a_record_that_says_what_was_removed(
+    log: AuditLog, log_path: Path
+) -> None:
     records = months_of_facts(log, 36)
     removed = log.purge(EVENING)
 
@@ -392,16 +404,20 @@ def test_the_purge_is_itself_a_record(log: AuditLog) -> None:
     assert purge.seq == records[-1].seq + 1
     assert purge.prev_hash == records[-1].hash
     assert purge.at == EVENING
-    last_removed = records[removed - 1]
     assert purge.data == {
-        "removed": removed,
-        "cutoff": "2024-01-16T21:30:00.000000+00:00",
-        "retention_days": 730,
-        "anchor_seq": last_removed.seq,
-        "anchor_hash": last_removed.hash,
+        "homes": {
+            "entry-1203": {
+                "removed": removed,
+                "cutoff": "2024-01-16T21:30:00.000000+00:00",
+                "retention_days": 730,
+            }
+        }
     }
-    assert purge.entry_id is None
-    assert purge.user_id is None
+    # What is left of a purged record: its place, nothing of what it said.
+    rows = purged_rows(log_path)
+    assert [row[0] for row in rows] == [r.seq for r in records[:removed]]
+    assert {row[1:6] for row in rows} == {(None, None, None, None, None)}
+    assert {row[6] for row in rows} == {purge.seq}
 
 
 def test_a_purge_with_nothing_old_writes_nothing(log: AuditLog) -> None:
@@ -410,71 +426,123 @@ def test_a_purge_with_nothing_old_writes_nothing(log: AuditLog) -> None:
     assert log.query() == records
 
 
+def test_each_home_purges_by_its_own_retention(log: AuditLog) -> None:
+    """A short retention for one home never cuts another home's records, nor the reverse."""
+    log.set_retention("entry-short", 90, at=EVENING - 1000 * DAY)
+    log.set_retention("entry-long", 365, at=EVENING - 1000 * DAY)
+    short = months_of_facts(log, 12, entry_id="entry-short", home="Lgh 1")
+    long = months_of_facts(log, 24, entry_id="entry-long", home="Lgh 2")
+    unknown = months_of_facts(log, 30, entry_id="entry-unknown", home="Lgh 3")
+
+    log.purge(EVENING)
+
+    kept = {(r.entry_id, r.seq) for r in log.query()}
+    for records, days in ((short, 90), (long, 365), (unknown, 730)):
+        for record in records:
+            young = record.at >= EVENING - days * DAY
+            assert ((record.entry_id, record.seq) in kept) == young, (days, record.at)
+    purge = log.query()[-1]
+    assert {key: value["retention_days"] for key, value in purge.data["homes"].items()} == {
+        "entry-short": 90,
+        "entry-long": 365,
+        "entry-unknown": 730,
+    }
+    assert log.verify(now=EVENING)
+
+
+def test_a_removed_homes_records_still_purge_with_the_retention_it_had(
+    log_path: Path,
+) -> None:
+    with AuditLog(log_path) as audit_log:
+        audit_log.set_retention("entry-gone", 60, at=EVENING - 400 * DAY)
+        months_of_facts(audit_log, 6, entry_id="entry-gone")
+        write(audit_log, fact(EVENING, "home_removed", entry_id="entry-gone"))
+    # Home Assistant restarts; the home is no longer configured anywhere but in the log.
+    with AuditLog(log_path) as audit_log:
+        assert audit_log.retentions() == {"entry-gone": 60}
+        assert audit_log.purge(EVENING + 200 * DAY) == 7
+        assert [r.kind for r in audit_log.query()] == ["retention_set", "purge"]
+        assert audit_log.verify(now=EVENING + 200 * DAY)
+
+
+def test_export_and_delete_of_a_removed_home(log: AuditLog) -> None:
+    months_of_facts(log, 3, entry_id="entry-gone")
+    other = write(log, fact(EVENING, entry_id="entry-stays"))
+    write(log, fact(EVENING, "home_removed", entry_id="entry-gone"))
+    closed = log.close_home("entry-gone", at=EVENING)
+
+    assert log.delete_home("entry-gone", EVENING + DAY, requested_by="user-admin") == 4
+
+    assert log.query() == [other, closed, log.query()[-1]]
+    purge = log.query()[-1]
+    assert purge.data["homes"]["entry-gone"]["deleted_after_removal"] is True
+    assert purge.user_id == "user-admin"
+    assert log.verify(now=EVENING + DAY)
+
+
+def test_deleting_a_home_that_was_never_removed_does_not_verify(log: AuditLog) -> None:
+    months_of_facts(log, 3, entry_id="entry-here")
+    log.delete_home("entry-here", EVENING + DAY, requested_by=None)
+    result = log.check(now=EVENING + DAY)
+    assert not result.ok
+    assert "never removed" in result.reason
+
+
 def test_retention_is_configurable(log_path: Path) -> None:
     with AuditLog(log_path, retention_days=30) as audit_log:
         a_night_of_facts(audit_log)
         assert audit_log.purge(EVENING + 31 * DAY) == 6
         (purge,) = audit_log.query()
-        assert purge.data["retention_days"] == 30
-        assert audit_log.verify()
-    with pytest.raises(ValueError, match="at least 1"):
-        AuditLog(log_path, retention_days=0)
-
-
-def test_purging_everything_leaves_a_verifiable_purge_record(log: AuditLog) -> None:
-    records = a_night_of_facts(log)
-    assert log.purge(EVENING + 1000 * DAY) == len(records)
-
-    (purge,) = log.query()
-    assert purge.prev_hash == records[-1].hash == purge.data["anchor_hash"]
-    assert log.verify()
-    write(log, fact(EVENING + 1000 * DAY))
-    assert log.verify()
+        assert {section["retention_days"] for section in purge.data["homes"].values()} == {30}
+        assert audit_log.verify(now=EVENING + 31 * DAY)
+    with pytest.raises(ValueError, match="at least 30"):
+        AuditLog(log_path, retention_days=29)
 
 
 def test_repeated_purges_stay_verifiable(log_path: Path) -> None:
     with AuditLog(log_path, retention_days=90) as audit_log:
         months_of_facts(audit_log, 6)
         assert audit_log.purge(EVENING) > 0
-        first_purge = audit_log.query()[-1]
         for month in range(1, 13):
             write(audit_log, fact(EVENING + 30 * DAY * month, month=month))
             assert audit_log.purge(EVENING + 30 * DAY * month) > 0
-            assert audit_log.verify()
-        # The first purge record has aged out itself; the newest one anchors the chain.
-        kept = audit_log.query()
-        assert first_purge.seq < kept[0].seq
-        assert kept[-1].kind == "purge"
+            assert audit_log.verify(now=EVENING + 30 * DAY * month)
+        assert audit_log.query()[-1].kind == "purge"
     with AuditLog(log_path, retention_days=90) as reopened:
-        assert reopened.verify()
+        assert reopened.verify(now=EVENING + 360 * DAY)
 
 
-def test_a_purge_removes_only_an_unbroken_run_from_the_oldest_end(log: AuditLog) -> None:
+def test_a_fact_stamped_long_ago_but_written_later_is_purged_too(log: AuditLog) -> None:
     old = write(log, fact(EVENING - 800 * DAY))
     young = write(log, fact(EVENING - 10 * DAY))
-    # A fact stamped long ago but written later cannot be cut out of the middle of the chain.
     late_old = write(log, fact(EVENING - 800 * DAY))
 
-    assert log.purge(EVENING) == 1
-    assert [r.seq for r in log.query()] == [young.seq, late_old.seq, late_old.seq + 1]
-    assert log.query()[-1].data["anchor_seq"] == old.seq
-    assert log.verify()
+    assert log.purge(EVENING) == 2
+    assert [r.seq for r in log.query()] == [young.seq, late_old.seq + 1]
+    assert old.seq < young.seq
+    assert log.verify(now=EVENING)
 
 
 @pytest.mark.parametrize(
     "sql",
     [
-        "UPDATE records SET data = '{}' WHERE seq = (SELECT MIN(seq) FROM records)",
+        "UPDATE records SET data = '{}' WHERE seq = (SELECT MIN(seq) FROM records"
+        " WHERE kind IS NOT NULL)",
         "DELETE FROM records WHERE seq = (SELECT MIN(seq) FROM records)",
         "UPDATE records SET user_name = 'Bertil' WHERE kind = 'session_started'",
-        "UPDATE records SET data = json_set(data, '$.anchor_seq', 1) WHERE kind = 'purge'",
+        "UPDATE records SET at = '2099-01-01T00:00:00.000000+00:00' WHERE kind IS NULL",
+        "UPDATE records SET purged_by = NULL WHERE kind IS NULL",
+        "UPDATE records SET data = json_set(data, '$.homes.entry-1203.removed', 1)"
+        " WHERE kind = 'purge'",
         "DELETE FROM records WHERE kind = 'purge'",
     ],
     ids=[
         "edit-oldest-kept",
-        "delete-oldest-kept",
+        "delete-oldest",
         "edit-kept",
-        "move-anchor",
+        "move-purged-record-in-time",
+        "orphan-a-purged-record",
+        "change-purge-count",
         "delete-purge-record",
     ],
 )
@@ -482,11 +550,11 @@ def test_tampering_after_a_purge_is_detected(log: AuditLog, log_path: Path, sql:
     months_of_facts(log, 36)
     log.purge(EVENING)
     write(log, fact(EVENING + DAY))
-    assert log.verify()
+    assert log.verify(now=EVENING + DAY)
 
     tamper(log_path, sql)
 
-    assert not log.verify()
+    assert not log.verify(now=EVENING + DAY)
 
 
 def test_purged_records_are_gone_from_the_file(log_path: Path) -> None:
@@ -507,11 +575,15 @@ def test_purged_records_are_gone_from_the_file(log_path: Path) -> None:
 def test_any_mix_of_appends_and_purges_verifies(ages: list[int], purges: list[int]) -> None:
     with tempfile.TemporaryDirectory() as folder, AuditLog(Path(folder) / "a.db") as audit_log:
         for age in ages:
-            write(audit_log, fact(EVENING - age * DAY))
+            write(audit_log, fact(EVENING - age * DAY, entry_id=f"entry-{age % 3}"))
+        audit_log.set_retention("entry-1", 60, at=EVENING)
+        head = audit_log.head()
+        latest = EVENING
         for days_later in sorted(purges):
-            audit_log.purge(EVENING + days_later * DAY)
-            assert audit_log.verify()
-        assert audit_log.verify()
+            latest = EVENING + days_later * DAY
+            audit_log.purge(latest)
+            assert audit_log.verify(head=head, now=latest)
+        assert audit_log.verify(head=head, now=latest)
 
 
 # --- never a secret, never a frame ---------------------------------------------------------
@@ -544,16 +616,30 @@ def test_any_mix_of_appends_and_purges_verifies(ages: list[int], purges: list[in
         {1: "key is not text"},
     ],
 )
-def test_refuses_secrets_and_frames_before_queuing(log: AuditLog, data: dict[Any, Any]) -> None:
-    record = {"kind": "options_changed", "home": "Lgh 1203", "data": data}
-    with pytest.raises(ValueError, match=r"never holds|cannot store|finite|characters|not text"):
-        log.append(record)
-    assert log.query() == []
+def test_secrets_and_frames_are_redacted_and_the_record_still_written(
+    log: AuditLog, data: dict[Any, Any]
+) -> None:
+    """No fact without its record: what the log must not hold is replaced, never the record."""
+    record = write(log, {"kind": "options_changed", "home": "Lgh 1203", "data": data})
+    stored = json.dumps(record.data)
+    assert "[redacted]" in stored
+    for secret in ("hunter2", "/9j/", "iVBORw0KGgo", "data:image", "xxxxxxxxxx"):
+        assert secret not in stored
+    assert log.query() == [record]
+    assert log.verify()
 
 
-def test_refuses_a_stream_url_with_a_password_in_any_field(log: AuditLog) -> None:
-    with pytest.raises(ValueError, match="password"):
-        log.append({"kind": "camera_probe", "home": "rtsps://a:b@cam.local/live"})
+def test_a_stream_url_with_a_password_is_redacted_in_any_field(log: AuditLog) -> None:
+    record = write(
+        log,
+        {
+            "kind": "camera_probe",
+            "home": "rtsps://a:b@cam.local/live",
+            "data": {"note": "see rtsp://admin:hunter2@192.0.2.7/stream now"},
+        },
+    )
+    assert record.home == "[redacted]"
+    assert record.data == {"note": "[redacted]"}
 
 
 def test_facts_about_frames_are_fine(log: AuditLog) -> None:
@@ -576,13 +662,13 @@ def test_facts_about_frames_are_fine(log: AuditLog) -> None:
         ({"data": {}}, "kind"),
         ({"kind": "Session Started"}, "kind"),
         ({"kind": "purge"}, "purge"),
+        ({"kind": "seal"}, "seal"),
+        ({"kind": "retention_set"}, "retention_set"),
         ({"kind": "completed", "seq": 7}, "unknown"),
         ({"kind": "completed", "hash": "0" * 64}, "unknown"),
         ({"kind": "completed", "at": datetime(2026, 1, 15, 22, 30)}, "time zone"),
         ({"kind": "completed", "at": "2026-01-15T22:30:00"}, "time zone"),
         ({"kind": "completed", "at": "yesterday"}, "isoformat"),
-        ({"kind": "completed", "home": 1203}, "home"),
-        ({"kind": "completed", "data": ["ok"]}, "mapping"),
     ],
 )
 def test_refuses_malformed_records(log: AuditLog, record: dict[str, Any], message: str) -> None:
@@ -605,7 +691,13 @@ import importlib.util
 from pathlib import Path
 import sys
 
-spec = importlib.util.spec_from_file_location("trygghetskamera_audit", sys.argv[1])
+import types
+
+# A bare package around the module's folder, so its relative import of the verifier resolves.
+package = types.ModuleType("tk")
+package.__path__ = [str(Path(sys.argv[1]).parent)]
+sys.modules["tk"] = package
+spec = importlib.util.spec_from_file_location("tk.audit", sys.argv[1])
 audit = importlib.util.module_from_spec(spec)
 sys.modules[spec.name] = audit
 spec.loader.exec_module(audit)
@@ -732,31 +824,92 @@ def test_reading_while_writing_sees_only_whole_chains(log: AuditLog) -> None:
 # --- export ----------------------------------------------------------------------------------
 
 
-def test_csv_export_parses_and_holds_the_rows_in_range(log: AuditLog) -> None:
+def test_csv_export_parses_and_holds_every_hashed_field_of_the_rows_in_range(
+    log: AuditLog,
+) -> None:
     records = a_night_of_facts(log)
 
     text = log.export_csv(start=records[1].at, end=records[5].at)
 
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert list(rows[0]) == ["seq", "at", "kind", "home", "user_name", "user_id", "data", "hash"]
-    assert [int(row["seq"]) for row in rows] == [2, 3, 4, 5]
-    for row, record in zip(rows, records[1:5], strict=True):
+    assert tuple(rows[0]) == audit.EXPORT_COLUMNS
+    # The whole chain is there, so it can be checked; outside the range only its links.
+    assert [int(row["seq"]) for row in rows] == [1, 2, 3, 4, 5, 6]
+    assert rows[0]["kind"] == rows[5]["kind"] == ""
+    assert rows[0]["body_hash"]
+    assert not rows[0]["hash"]
+    for row, record in zip(rows[1:5], records[1:5], strict=True):
         assert row["at"] == record.as_dict()["at"]
         assert row["kind"] == record.kind
+        assert row["entry_id"] == record.entry_id
         assert row["home"] == record.home
         assert row["user_name"] == record.user_name
         assert row["user_id"] == record.user_id
         assert json.loads(row["data"]) == record.data
+        assert row["prev_hash"] == record.prev_hash
         assert row["hash"] == record.hash
 
     one_home = list(
         csv.DictReader(io.StringIO(log.export_csv(start=None, end=None, entry_id="entry-1")))
     )
-    assert [int(row["seq"]) for row in one_home] == [2, 4, 6]
+    assert [int(row["seq"]) for row in one_home if row["kind"]] == [2, 4, 6]
 
 
-def test_csv_export_never_hands_a_spreadsheet_a_formula(log: AuditLog) -> None:
-    write(log, fact(EVENING, "visit_done", user_name='=HYPERLINK("http://x")', home="+Lgh"))
+def test_csv_export_never_hands_a_spreadsheet_a_formula_yet_stays_checkable(
+    log: AuditLog,
+) -> None:
+    record = write(
+        log, fact(EVENING, "visit_done", user_name='=HYPERLINK("http://x")', home="'+Lgh")
+    )
     (row,) = csv.DictReader(io.StringIO(log.export_csv(start=None, end=None)))
     assert row["user_name"] == '\'=HYPERLINK("http://x")'
-    assert row["home"] == "'+Lgh"
+    assert row["home"] == "''+Lgh"
+    rows = [
+        {key: verify_audit.unescape_cell(value) if value else None for key, value in row.items()}
+    ]
+    rows[0]["seq"], rows[0]["v"] = 1, 2
+    assert verify_audit.verify_rows(rows, head=(1, record.hash)).ok
+
+
+# --- a log written by version 0.1.0 ------------------------------------------------------------
+
+V1_SCHEMA = """
+CREATE TABLE records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL, entry_id TEXT,
+    home TEXT, user_id TEXT, user_name TEXT, data TEXT NOT NULL, prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE purge_gate (id INTEGER PRIMARY KEY CHECK (id = 1), open INTEGER NOT NULL);
+INSERT INTO purge_gate (id, open) VALUES (1, 0);
+CREATE TRIGGER records_no_update BEFORE UPDATE ON records
+BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+PRAGMA user_version=1;
+"""
+
+
+def test_a_log_of_version_0_1_0_carries_over_and_still_verifies(log_path: Path) -> None:
+    log_path.parent.mkdir(parents=True)
+    prev = audit.GENESIS_HASH
+    rows = []
+    for seq in range(1, 6):
+        at = audit._format_at(EVENING - (10 - seq) * DAY)
+        data = json.dumps({"n": seq}, separators=(",", ":"))
+        digest = verify_audit.hash_v1(
+            seq, at, "session_started", "entry-1", "Lgh 1", "u", "Anna", data, prev
+        )
+        rows.append(
+            (seq, at, "session_started", "entry-1", "Lgh 1", "u", "Anna", data, prev, digest)
+        )
+        prev = digest
+    with closing(sqlite3.connect(log_path)) as conn:
+        conn.executescript(V1_SCHEMA)
+        conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.commit()
+
+    with AuditLog(log_path) as audit_log:
+        assert audit_log.verify(head=(5, prev), now=EVENING)
+        record = write(audit_log, fact(EVENING))
+        assert record.seq == 6
+        assert record.prev_hash == prev
+        assert audit_log.purge(EVENING + 800 * DAY) == 6
+        assert audit_log.verify(head=(5, prev), now=EVENING + 800 * DAY)

@@ -15,7 +15,7 @@ from homeassistant.helpers.translation import async_get_translations
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
-from .audit_trail import acting_user_id, async_setup_audit
+from .audit_trail import acting_user_id, async_get_trail, async_setup_audit, retention_days
 from .const import DOMAIN, EVENT_HOME_REMOVED
 from .entity import home_device_info
 from .health import async_delete_repairs
@@ -61,6 +61,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEnt
         config_entry_id=entry.entry_id, **home_device_info(entry.entry_id, entry.title)
     )
     runtime = HomeRuntime(hass, entry, device.id)
+    if (trail := async_get_trail(hass)) is not None:
+        # The log holds each home's retention, so that it is purged by it even after removal.
+        await trail.async_sync_retention(entry.entry_id, entry.title, retention_days(entry.options))
     await runtime.async_restore()
     entry.runtime_data = runtime
     entry.async_on_unload(runtime.async_shutdown)
@@ -87,6 +90,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEnt
 async def _async_options_updated(hass: HomeAssistant, entry: TrygghetskameraConfigEntry) -> None:
     """Apply changed options without a reload, so a running night keeps its state."""
     await entry.runtime_data.async_options_updated()
+    if (trail := async_get_trail(hass)) is not None:
+        await trail.async_sync_retention(entry.entry_id, entry.title, retention_days(entry.options))
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEntry) -> bool:
@@ -116,6 +121,10 @@ async def async_remove_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEn
     when = next_supervision.isoformat() if next_supervision else None
     runtime.audit("home_removed", acting_user_id(), consent=consent, next_supervision=when)
     await runtime.async_flush_audit()
+    if (trail := async_get_trail(hass)) is not None:
+        # The log stays until each record's retention ends (the default), or an admin exports
+        # and deletes it (`audit_delete_home`).
+        await trail.async_home_removed(entry.entry_id, runtime.name, retention_days(entry.options))
     _LOGGER.warning("%s was removed: its supervision has ended", runtime.name)
     hass.bus.async_fire(
         EVENT_HOME_REMOVED,
