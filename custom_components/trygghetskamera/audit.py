@@ -28,7 +28,7 @@ executor.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from concurrent.futures import Future
 import csv
 from dataclasses import dataclass
