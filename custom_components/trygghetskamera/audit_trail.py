@@ -372,19 +372,20 @@ def _read(
     return [record.as_dict() for record in log.query(entry_id=entry_id, start=start, end=end)]
 
 
-async def _async_admin(call: ServiceCall) -> User:
-    """The calling admin; anyone else (and an automation) is refused."""
+async def async_admin(call: ServiceCall, action: Action) -> User:
+    """The calling admin; anyone else (and an automation) is refused, and it is logged."""
     user = (
         await call.hass.auth.async_get_user(call.context.user_id) if call.context.user_id else None
     )
-    if user is None or not user.is_admin:
-        raise Unauthorized(context=call.context)
+    if user is None or not user.is_active or not user.is_admin:
+        await async_log_denied(call.hass, None, action, call.context.user_id)
+        raise Unauthorized(context=call.context, permission=str(action))
     return user
 
 
 async def _async_audit_seal_service(call: ServiceCall) -> ServiceResponse:
     """Seal the log now and return the head to keep: `{seq, hash, at}`; admins only."""
-    await _async_admin(call)
+    await async_admin(call, Action.AUDIT_SEAL)
     return await call.hass.data[AUDIT_TRAIL].async_seal()
 
 
@@ -396,7 +397,7 @@ async def _async_audit_delete_home_service(call: ServiceCall) -> ServiceResponse
     admin exported its log since the removal, and logged (the purge record names who asked).
     """
     hass = call.hass
-    user = await _async_admin(call)
+    user = await async_admin(call, Action.AUDIT_DELETE_HOME)
     entry_id: str = call.data["entry_id"]
     if hass.config_entries.async_get_entry(entry_id) is not None:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="home_not_removed")

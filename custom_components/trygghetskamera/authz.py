@@ -75,6 +75,12 @@ class Action(StrEnum):
     AUDIT_LOG = "audit_log"
     LIST_HOME = "homes"
     LOOK = "look"
+    # The audit log's follow-up (audit_trail, review): admins only.
+    AUDIT_SEAL = "audit_seal"
+    AUDIT_DELETE_HOME = "audit_delete_home"
+    AUDIT_EXPORT = "audit_export"
+    ACCESS_REVIEW = "access_review"
+    REVIEW_DONE = "review_done"
 
 
 _STAFF: Final = frozenset({Role.OPERATOR, Role.ADMIN, Role.AUTOMATION})
@@ -94,6 +100,11 @@ ALLOWED: Final[Mapping[Action, frozenset[Role]]] = {
     Action.AUDIT_LOG: frozenset({Role.OPERATOR, Role.ADMIN}),
     Action.LIST_HOME: frozenset({Role.OPERATOR, Role.ADMIN}),
     Action.LOOK: frozenset({Role.OPERATOR}),
+    Action.AUDIT_SEAL: frozenset({Role.ADMIN}),
+    Action.AUDIT_DELETE_HOME: frozenset({Role.ADMIN}),
+    Action.AUDIT_EXPORT: frozenset({Role.ADMIN}),
+    Action.ACCESS_REVIEW: frozenset({Role.ADMIN}),
+    Action.REVIEW_DONE: frozenset({Role.ADMIN}),
 }
 
 
