@@ -6,6 +6,7 @@ whenever that function does; one under `if TYPE_CHECKING:` does not, as it never
 
 import ast
 from pathlib import Path
+import re
 
 PACKAGE = Path(__file__).parent.parent / "custom_components" / "trygghetskamera"
 NAME = "custom_components.trygghetskamera"
@@ -102,3 +103,20 @@ def test_a_circle_is_seen(tmp_path: Path) -> None:
     )
     modules = {f"{NAME}.services", f"{NAME}.gate"}
     assert _imported(f"{NAME}.audit_trail", source, modules) == {f"{NAME}.services"}
+
+
+def test_tasks_belong_to_the_home_they_serve() -> None:
+    """A home's tasks are its entry's, so unloading it waits for them or cancels them.
+
+    Only a home that is not running (its state published by the watchdog) may use a task of
+    Home Assistant's own.
+    """
+    bare = re.compile(r"\b(?:hass\.async_create(?:_background)?_task|create_task)\(")
+    found = {
+        f"{path.name}:{number}"
+        for path in PACKAGE.rglob("*.py")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if bare.search(line)
+    }
+    assert {name.split(":")[0] for name in found} <= {"mqtt_publish.py"}, sorted(found)
+    assert len(found) == 1

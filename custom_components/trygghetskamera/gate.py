@@ -366,7 +366,10 @@ class Gate:
     @callback
     def _decoder_finished(self, live: LiveSession) -> None:
         if self.live is live:
-            self.hass.async_create_task(self.async_viewer_gone(live), eager_start=False)
+            # The entry's task: unloading the home waits for the look to be closed and logged.
+            self.runtime.entry.async_create_task(
+                self.hass, self.async_viewer_gone(live), "viewer gone", eager_start=False
+            )
 
     async def async_viewer_gone(self, live: LiveSession) -> None:
         """The browser's stream ended (time up, closed tab, network): the look is over."""
@@ -428,7 +431,10 @@ class Gate:
             await self.runtime.async_end_session(live.session_id)
         if (live.end_reason or "").startswith("camera_"):
             # The camera went away mid-look: a probe tells a blip from a fault.
-            self.hass.async_create_task(self.runtime.health.async_stream_lost(live.end_reason))
+            # A background task of the entry: unloading the home cancels the probe.
+            self.runtime.entry.async_create_background_task(
+                self.hass, self.runtime.health.async_stream_lost(live.end_reason), "stream lost"
+            )
 
     async def _refuse(self, user_id: str, code: str, purpose: Purpose) -> None:
         self.runtime.audit("session_denied", user_id, reason=code, purpose=str(purpose))

@@ -583,6 +583,6 @@ class BrokerWatch:
     @callback
     def _notify(self) -> None:
         for monitor in list(self.monitors):
-            self.hass.async_create_task(
-                monitor.async_broker_changed(), "trygghetskamera broker change", eager_start=True
+            monitor.runtime.entry.async_create_task(
+                self.hass, monitor.async_broker_changed(), "broker change", eager_start=True
             )

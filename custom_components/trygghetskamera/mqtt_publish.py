@@ -266,4 +266,5 @@ def async_publish_not_running(
                 "%s: the state of a home not running was not published: %s", entry.title, err
             )
 
+    # Home Assistant's, not the entry's: the home is not running (its entry has no tasks).
     hass.async_create_background_task(publish(), f"{DOMAIN} mqtt publish not running")

@@ -286,7 +286,9 @@ class SessionStreamView(HomeAssistantView):
             live.end("viewer_gone")
         finally:
             live.end(live.end_reason or "viewer_gone")
-            hass.async_create_task(runtime.gate.async_viewer_gone(live), eager_start=True)
+            runtime.entry.async_create_task(
+                hass, runtime.gate.async_viewer_gone(live), "viewer gone", eager_start=True
+            )
         return response
 
 
