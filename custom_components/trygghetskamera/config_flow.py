@@ -1,6 +1,6 @@
 """Config, options and reconfigure flows: add a home, its schedule, equipment and operators."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 import functools
 import re
@@ -509,6 +509,52 @@ class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
             data_schema=consent_schema(user_input or {}, document_required=False),
             errors=errors,
             description_placeholders={"name": self._data[CONF_NAME]},
+        )
+
+    @override
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """The camera refused the stored credentials (started by the home, which keeps running)."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the camera's new username and password; try them before saving them."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {
+                key: value
+                for key, value in entry.data.items()
+                if key not in (CONF_USERNAME, CONF_PASSWORD)
+            } | {key: value for key, value in user_input.items() if value != ""}
+            if error := await async_probe(self.hass, data):
+                errors["base"] = error
+            else:
+                # Saved without a reload, so the running night keeps its state; the home's own
+                # probe (logged, with who) then clears its camera fault at once.
+                self.hass.config_entries.async_update_entry(entry, data=data)
+                if entry.state is ConfigEntryState.LOADED:
+                    await entry.runtime_data.async_probe_camera(acting_user_id())
+                return self.async_abort(reason="reauth_successful")
+        username = (user_input or entry.data).get(CONF_USERNAME)
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=vol.Schema(
+                {
+                    vol.Optional(
+                        CONF_USERNAME, description={"suggested_value": username}
+                    ): selector.TextSelector(selector.TextSelectorConfig(autocomplete="username")),
+                    vol.Optional(CONF_PASSWORD): selector.TextSelector(
+                        selector.TextSelectorConfig(
+                            type=selector.TextSelectorType.PASSWORD,
+                            autocomplete="current-password",
+                        )
+                    ),
+                }
+            ),
+            errors=errors,
+            description_placeholders={"name": entry.title},
         )
 
     async def async_step_reconfigure(

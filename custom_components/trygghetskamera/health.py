@@ -383,6 +383,10 @@ class HealthMonitor:
         else:
             self._frozen_count = 0
             self._camera_fault = True
+            if result.reason == media.REASON_INVALID_AUTH:
+                # The camera's password was changed: ask for it (once) while the home keeps
+                # running, its looks turned into visits by the camera fault until it is given.
+                self.runtime.entry.async_start_reauth(self.hass)
         await self._async_report()
 
     async def _on_recheck(self, _now: datetime) -> None:
