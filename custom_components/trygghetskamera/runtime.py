@@ -389,8 +389,8 @@ class HomeRuntime:
             )
             await self.async_flush_audit()
             return result
-        probe = self.hass.async_create_task(
-            self._async_probe_camera(user_id), f"{DOMAIN} camera probe", eager_start=True
+        probe = self.entry.async_create_task(
+            self.hass, self._async_probe_camera(user_id), "camera probe", eager_start=True
         )
         self._probe = probe
         return await asyncio.shield(probe)
