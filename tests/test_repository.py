@@ -327,3 +327,11 @@ def test_operations_explains_every_repair_issue() -> None:
     issues = sorted(strings["issues"])
     assert "fault_camera" in issues
     assert [issue for issue in issues if not _named(operations, issue)] == []
+
+
+def test_contract_names_every_translated_error() -> None:
+    strings = json.loads((COMPONENT / "strings.json").read_text(encoding="utf-8"))
+    contract = _contract()
+    errors = sorted(strings["exceptions"])
+    assert "unknown_device" in errors
+    assert [error for error in errors if not _named(contract, error)] == []
