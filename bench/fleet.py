@@ -50,7 +50,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import custom_components.trygghetskamera  # noqa: E402, F401, I001
-from custom_components.trygghetskamera import media  # noqa: E402
 from custom_components.trygghetskamera.const import (  # noqa: E402
     CONF_NAME,
     CONF_SLOT_MINUTES,
@@ -81,6 +80,7 @@ from pytest_homeassistant_custom_component.common import (  # noqa: E402
 from bench.homes import SimulatedClock  # noqa: E402
 from simulators.broker import INSTALL_HINT, Broker, mosquitto_path  # noqa: E402
 from simulators.hub import Hub  # noqa: E402
+from simulators.scenes import generate_night_scene  # noqa: E402
 from tests.conftest import home_options  # noqa: E402
 
 READY_TIMEOUT_S = 600.0
@@ -347,7 +347,7 @@ async def with_home_assistant(
     config_dir = work / "config"
     config_dir.mkdir()
     video = config_dir / "night.mp4"
-    media.generate_night_scene(video, seconds=2, fps=5, size=(160, 120))
+    generate_night_scene(video, seconds=2, fps=5, size=(160, 120))
     # As in the tests: HTTP views and websocket commands are registered, no port is opened.
     with (
         patch("homeassistant.components.http.HomeAssistantHTTP.async_bind"),

@@ -16,13 +16,14 @@ import time
 
 from custom_components.trygghetskamera import media
 from custom_components.trygghetskamera.health import BLIP_DELAY, SWITCHED_OFF_DELAY
+from simulators import scenes
 
 
 def main(runs: int = 20) -> None:
     """Probe a generated night scene `runs` times and print median/max wall time and CPU."""
     with tempfile.TemporaryDirectory() as folder:
         video = Path(folder) / "night.mp4"
-        media.generate_night_scene(video, seconds=6, fps=10, size=(640, 480))
+        scenes.generate_night_scene(video, seconds=6, fps=10, size=(640, 480))
         walls: list[float] = []
         cpus: list[float] = []
         last: str | None = None

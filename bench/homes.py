@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import custom_components.trygghetskamera  # noqa: E402, F401, I001
-from custom_components.trygghetskamera import media  # noqa: E402
 from custom_components.trygghetskamera.const import (  # noqa: E402
     CONF_NAME,
     CONF_STREAM_URL,
@@ -56,6 +55,8 @@ from pytest_homeassistant_custom_component.common import (  # noqa: E402
     MockConfigEntry,
     async_test_home_assistant,
 )
+
+from simulators.scenes import generate_night_scene  # noqa: E402
 
 TZ = ZoneInfo("Europe/Stockholm")
 NIGHT_START = datetime(2026, 1, 15, 20, 0, tzinfo=TZ)
@@ -279,7 +280,7 @@ def child(homes: int, directory: str | None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-homes-", dir=directory) as tmp:
         config_dir = Path(tmp)
         video = config_dir / "night.mp4"
-        media.generate_night_scene(video, seconds=2, fps=5, size=(160, 120))
+        generate_night_scene(video, seconds=2, fps=5, size=(160, 120))
         figures = asyncio.run(run(homes, config_dir, video))
     print(json.dumps(figures))
 

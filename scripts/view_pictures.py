@@ -22,13 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from custom_components.trygghetskamera import media, view_filter  # noqa: E402
+from simulators import scenes  # noqa: E402
 
 SIZE = (640, 480)
 FPS = 10
 # Long enough for the silhouette's background model to settle, as a few seconds into a look.
 SECONDS = 3
 BED_REGION = [0.3, 0.45, 0.95, 0.9]
-POSES: tuple[media.Pose, ...] = ("in_bed", "on_floor")
+POSES: tuple[scenes.Pose, ...] = ("in_bed", "on_floor")
 
 
 def last_shown(video: Path, mode: str) -> Image.Image:
@@ -51,7 +52,7 @@ def main() -> None:
         videos = {}
         for pose in POSES:
             videos[pose] = Path(folder) / f"{pose}.mp4"
-            media.generate_night_scene(
+            scenes.generate_night_scene(
                 videos[pose], seconds=SECONDS, fps=FPS, size=SIZE, pose=pose, face=True
             )
         for mode in view_filter.VIEW_MODES:

@@ -1,6 +1,6 @@
 """Shared fixtures: real H.264 media made by the tests, real users, a configured home."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 import itertools
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from custom_components.trygghetskamera.const import (
     DOMAIN,
     EQUIPMENT_ENTITIES,
 )
+from simulators import scenes
+from simulators.camera import MjpegServer
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +65,7 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def night_video(media_dir: Path) -> Path:
     """A real H.264 file: a dim bedroom at night with slow movement."""
     path = media_dir / "night.mp4"
-    media.generate_night_scene(path, seconds=6, fps=10, size=(320, 240))
+    scenes.generate_night_scene(path, seconds=6, fps=10, size=(320, 240))
     return path
 
 
@@ -71,8 +73,18 @@ def night_video(media_dir: Path) -> Path:
 def black_video(media_dir: Path) -> Path:
     """A real H.264 file that shows only black (lens covered, no IR)."""
     path = media_dir / "black.mp4"
-    media.generate_black_video(path, seconds=2, fps=10, size=(320, 240))
+    scenes.generate_black_video(path, seconds=2, fps=10, size=(320, 240))
     return path
+
+
+@pytest.fixture
+def network_camera(socket_enabled: None) -> Iterator[MjpegServer]:
+    """A real MJPEG camera over HTTP showing the night room, for the flows (small: quick to start).
+
+    The flows take only network cameras; entries made directly may play the videos above.
+    """
+    with MjpegServer(seconds=2, size=(320, 240)) as server:
+        yield server
 
 
 def home_options(operators: list[str], **overrides: Any) -> dict[str, Any]:

@@ -1,16 +1,14 @@
 """Real camera streams on loopback for the tests, the demo and the benchmarks.
 
 ``RtspServer`` runs Debian's GStreamer RTSP server (``tests/rtsp_server_gst.py``) under the system
-Python, which has ``gi``; ``MjpegServer`` serves ``multipart/x-mixed-replace`` JPEG from a thread.
-Both pick a free loopback port when they start and stop everything they started on exit. No
-pytest import here: the demo uses this module too.
+Python, which has ``gi``; ``MjpegServer`` (``simulators/camera.py``) serves a generated scene as
+``multipart/x-mixed-replace`` JPEG from a thread. Both pick a free loopback port when they start
+and stop everything they started on exit. No pytest import here: the benchmarks use it too.
 """
 
 from __future__ import annotations
 
-import base64
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import os
 from pathlib import Path
 import selectors
@@ -19,9 +17,11 @@ import subprocess
 import threading
 import time
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import Self
 
-from custom_components.trygghetskamera import media
+from simulators.camera import MjpegServer
+
+__all__ = ["MjpegServer", "RtspServer", "free_port", "wait_for_port"]
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 RTSP_SERVER_SCRIPT = Path(__file__).resolve().parent / "rtsp_server_gst.py"
@@ -211,134 +211,3 @@ class RtspServer:
     ) -> None:
         """Stop the server process."""
         self._stop()
-
-
-class _MjpegHandler(BaseHTTPRequestHandler):
-    server: _MjpegHttpServer
-    protocol_version = "HTTP/1.0"
-    boundary: ClassVar[str] = "trygghetskameraframe"
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Stay quiet: test output is not the place for an access log."""
-
-    def do_GET(self) -> None:
-        """Check the credentials, then send JPEG parts at the source's frame rate."""
-        owner = self.server.owner
-        if owner.username is not None:
-            expected = f"{owner.username}:{owner.password or ''}"
-            header = self.headers.get("Authorization", "")
-            given = ""
-            if header.startswith("Basic "):
-                try:
-                    given = base64.b64decode(header[6:]).decode()
-                except ValueError:
-                    given = ""
-            if given != expected:
-                # No credentials: ask for them. Wrong ones: the configured refusal (401 asks
-                # again, 403 says no), as cameras differ here.
-                status = 401 if not header else owner.reject_status
-                self.send_response(status)
-                if status == 401:
-                    self.send_header("WWW-Authenticate", 'Basic realm="camera"')
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-        self.send_response(200)
-        self.send_header("Content-Type", f"multipart/x-mixed-replace;boundary={self.boundary}")
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        jpegs = owner.jpegs
-        started = time.monotonic()
-        index = 0
-        try:
-            while not owner.stopping.is_set():
-                jpeg = jpegs[index % len(jpegs)]
-                self.wfile.write(
-                    f"--{self.boundary}\r\nContent-Type: image/jpeg\r\n"
-                    f"Content-Length: {len(jpeg)}\r\n\r\n".encode()
-                    + jpeg
-                    + b"\r\n"
-                )
-                self.wfile.flush()
-                index += 1
-                # Pace like a camera: the next frame is due at its place on the timeline.
-                owner.stopping.wait(max(0.0, started + index / owner.fps - time.monotonic()))
-        except BrokenPipeError, ConnectionResetError:
-            return
-
-
-class _MjpegHttpServer(ThreadingHTTPServer):
-    # Handler threads are joined on close (they end once `stopping` is set), so no thread
-    # outlives the server: test harnesses check for lingering threads.
-    daemon_threads = False
-    block_on_close = True
-    owner: MjpegServer
-
-
-class MjpegServer:
-    """An HTTP MJPEG camera on a free loopback port, served from a thread.
-
-    Frames are a synthetic scene (``night``, ``black`` or ``still``) encoded to JPEG once at start
-    and looped in real time. With ``username``, requests without credentials get 401 and wrong
-    credentials get ``reject_status`` (401 or 403).
-    """
-
-    def __init__(
-        self,
-        *,
-        kind: media.SceneKind = "night",
-        username: str | None = None,
-        password: str | None = None,
-        reject_status: int = 401,
-        seconds: float = 10,
-        fps: int = 10,
-        size: tuple[int, int] = (640, 480),
-    ) -> None:
-        """Describe the camera; frames are made and served from ``__enter__``."""
-        self.kind = kind
-        self.username = username
-        self.password = password
-        self.reject_status = reject_status
-        self.seconds = seconds
-        self.fps = fps
-        self.size = size
-        self.jpegs: list[bytes] = []
-        self.stopping = threading.Event()
-        self.port: int | None = None
-        self._server: _MjpegHttpServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """The stream URL without credentials."""
-        if self.port is None:
-            raise RuntimeError("MjpegServer is not running")
-        return f"http://127.0.0.1:{self.port}/video.mjpg"
-
-    def __enter__(self) -> Self:
-        """Encode the frames, then start serving on a free port."""
-        frames = media.scene_frames(self.kind, seconds=self.seconds, fps=self.fps, size=self.size)
-        self.jpegs = [media.encode_jpeg(frame) for frame in frames]
-        server = _MjpegHttpServer(("127.0.0.1", 0), _MjpegHandler)
-        server.owner = self
-        self._server = server
-        self.port = server.server_address[1]
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop streaming responses and the server thread."""
-        self.stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)

@@ -38,6 +38,7 @@ from custom_components.trygghetskamera.gate import LIVE_SESSIONS
 from custom_components.trygghetskamera.runtime import STORAGE_VERSION, home_config
 from custom_components.trygghetskamera.supervision import Supervisor
 from custom_components.trygghetskamera.view_filter import region_pixels
+from simulators import scenes
 
 from .conftest import Person, make_home_entry
 
@@ -456,7 +457,9 @@ BED_REGION = [0.3, 0.45, 0.95, 0.9]
 def fallen_video(media_dir: Path) -> Path:
     """A real H.264 night scene (640x480): a person on the floor beside the bed, with a face."""
     path = media_dir / "fallen.mp4"
-    media.generate_night_scene(path, seconds=4, fps=10, size=(640, 480), pose="on_floor", face=True)
+    scenes.generate_night_scene(
+        path, seconds=4, fps=10, size=(640, 480), pose="on_floor", face=True
+    )
     return path
 
 
@@ -568,7 +571,7 @@ async def test_silhouette_look_shows_where_the_person_lies_but_no_face(
     response = await client.get(started["result"]["stream_path"])
     frames = await read_frames(response, 8)
     assert len(frames) == 8
-    bed_x0, _bed_y0, _bed_x1, _bed_y1 = media.SCENE_BED
+    bed_x0, _bed_y0, _bed_x1, _bed_y1 = scenes.SCENE_BED
     for jpeg in frames:
         luma = client_luma(jpeg)
         # Nowhere in the picture is there detail like the face's.
@@ -577,7 +580,7 @@ async def test_silhouette_look_shows_where_the_person_lies_but_no_face(
         ys, xs = np.nonzero(luma > 160)
         assert len(xs) > 0.01 * luma.size
         assert xs.mean() / luma.shape[1] < bed_x0
-        assert ys.mean() / luma.shape[0] > media.SCENE_FLOOR_Y
+        assert ys.mean() / luma.shape[0] > scenes.SCENE_FLOOR_Y
     await finish_look(hass, ws, started["result"]["session_id"])
     ended = [r for r in await audit_records(hass, entry.entry_id) if r.kind == "stream_ended"]
     assert [r.data["view_mode"] for r in ended] == ["silhouette"]

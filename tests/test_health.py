@@ -17,7 +17,6 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 import pytest
 
-from custom_components.trygghetskamera import media
 from custom_components.trygghetskamera.const import DOMAIN
 from custom_components.trygghetskamera.health import (
     BLIP_DELAY,
@@ -28,6 +27,7 @@ from custom_components.trygghetskamera.health import (
 )
 from custom_components.trygghetskamera.runtime import AuditFact
 from custom_components.trygghetskamera.supervision import Outcome, Purpose
+from simulators import scenes
 
 from .test_runtime import Home, at, new_home
 
@@ -417,7 +417,7 @@ async def test_frozen_picture_is_a_fault_only_after_three_probes(
     probes: list[AuditFact],
 ) -> None:
     still = tmp_path / "still.mp4"
-    media.generate_still_video(still, seconds=2, fps=10, size=(320, 240))
+    scenes.generate_still_video(still, seconds=2, fps=10, size=(320, 240))
     home = await new_home(hass, freezer, still, at("21:00"))
     watch_probes(home, probes)
     # The installer's test gives the first picture; nothing to compare it with yet.

@@ -26,11 +26,12 @@ from custom_components.trygghetskamera.view_filter import (
     region_pixels,
     validate_region,
 )
+from simulators.scenes import SCENE_BED, SCENE_FLOOR_Y, generate_night_scene, scene_face_box
 
 SIZE = (640, 480)
 FPS = 10
 SECONDS = 4
-BED = media.SCENE_BED
+BED = SCENE_BED
 # Light enough to be the silhouette's person, whatever JPEG does to the edges.
 SHAPE_LEVEL = 160
 
@@ -42,9 +43,7 @@ def scenes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths = {}
     for pose in ("in_bed", "on_floor", "absent"):
         paths[pose] = folder / f"{pose}.mp4"
-        media.generate_night_scene(
-            paths[pose], seconds=SECONDS, fps=FPS, size=SIZE, pose=pose, face=True
-        )
+        generate_night_scene(paths[pose], seconds=SECONDS, fps=FPS, size=SIZE, pose=pose, face=True)
     return paths
 
 
@@ -222,7 +221,7 @@ def test_silhouette_hides_the_face_but_shows_where_the_person_is(
     for t, frame in decoded(scenes[pose]):
         seen = as_client_sees(view.apply(frame))
         original = as_client_sees(frame)
-        x0, y0, x1, y1 = media.scene_face_box(SIZE, pose, t)  # type: ignore[arg-type]
+        x0, y0, x1, y1 = scene_face_box(SIZE, pose, t)  # type: ignore[arg-type]
         inner = (x0 + 2, y0 + 2, x1 - 2, y1 - 2)
         face_detail = laplacian_variance(box(original, *inner))
         assert face_detail > 1000, "the scene's face has no detail to hide"
@@ -244,7 +243,7 @@ def test_silhouette_hides_the_face_but_shows_where_the_person_is(
         else:
             # On the floor, beside the bed: left of it and below the wall.
             assert x < BED[0], centre
-            assert y > media.SCENE_FLOOR_Y, centre
+            assert y > SCENE_FLOOR_Y, centre
         checked += 1
     assert checked == SECONDS * FPS
     assert width * height > 0

@@ -1,0 +1,286 @@
+"""A network camera on loopback: a generated scene served as MJPEG over HTTP.
+
+It serves ``multipart/x-mixed-replace`` JPEG, as many IP cameras do on ``/video.mjpg``: the frames
+of a ``scenes`` scene (a dim bedroom at night by default) are encoded once and looped in real
+time, every client at the camera's frame rate. With a username it asks for HTTP basic auth:
+no credentials get 401, wrong ones ``reject_status`` (401 asks again, 403 says no; cameras differ).
+
+In one process (the tests)::
+
+    with MjpegServer(kind="night", username="kamera", password="…") as camera:
+        camera.url  # http://127.0.0.1:<port>/video.mjpg
+
+As a process of its own (the demo), from the repository root::
+
+    SIMULATORS_BROKER_PASSWORD=… python -m simulators.camera --username kamera --port 0
+    # prints "ready <port>", serves until its stdin ends or SIGTERM
+
+(the password travels in the variable the other simulators use for theirs, out of ``ps``).
+No Home Assistant import here; PyAV encodes the JPEGs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+from collections.abc import Iterable, Iterator
+import contextlib
+from fractions import Fraction
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import os
+from pathlib import Path
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+from typing import ClassVar, get_args
+
+import av
+
+from .child import PASSWORD_ENV, StartStop
+from .scenes import SceneKind, scene_frames
+
+# FFmpeg's MJPEG quantiser scale: 3 is about libjpeg's quality 75 (22 kB at 640x480).
+_QSCALE = 3
+
+
+def jpeg_frames(frames: Iterable[av.VideoFrame], fps: int) -> Iterator[bytes]:
+    """Encode frames as baseline JPEGs with FFmpeg's MJPEG encoder."""
+    encoder: av.CodecContext | None = None
+    for index, frame in enumerate(frames):
+        if encoder is None:
+            encoder = av.CodecContext.create("mjpeg", "w")
+            encoder.width, encoder.height = frame.width, frame.height
+            encoder.pix_fmt = "yuvj420p"
+            encoder.time_base = Fraction(1, fps)
+            encoder.qmin = encoder.qmax = _QSCALE
+            encoder.open()
+        source = frame.reformat(format="yuvj420p")
+        source.pts, source.time_base = index, encoder.time_base
+        yield b"".join(bytes(packet) for packet in encoder.encode(source))
+
+
+def read_cache(path: Path) -> list[bytes]:
+    """JPEGs stored by ``write_cache``: each one a 4-byte big-endian length, then the bytes."""
+    data = path.read_bytes()
+    jpegs, offset = [], 0
+    while offset < len(data):
+        size = int.from_bytes(data[offset : offset + 4], "big")
+        jpegs.append(data[offset + 4 : offset + 4 + size])
+        offset += 4 + size
+    if not jpegs or any(not jpeg.startswith(b"\xff\xd8") for jpeg in jpegs):
+        raise ValueError(f"{path} holds no JPEG frames")
+    return jpegs
+
+
+def write_cache(path: Path, jpegs: list[bytes]) -> None:
+    """Keep the encoded frames for the next start; written beside and renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(b"".join(len(jpeg).to_bytes(4, "big") + jpeg for jpeg in jpegs))
+    partial.replace(path)
+
+
+class _MjpegHandler(BaseHTTPRequestHandler):
+    server: _MjpegHttpServer
+    protocol_version = "HTTP/1.0"
+    boundary: ClassVar[str] = "trygghetskameraframe"
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Stay quiet: a test's or the demo's output is not the place for an access log."""
+
+    def do_GET(self) -> None:
+        """Check the credentials, then send JPEG parts at the camera's frame rate."""
+        owner = self.server.owner
+        if owner.username is not None:
+            expected = f"{owner.username}:{owner.password or ''}"
+            header = self.headers.get("Authorization", "")
+            given = ""
+            if header.startswith("Basic "):
+                try:
+                    given = base64.b64decode(header[6:]).decode()
+                except ValueError:
+                    given = ""
+            if given != expected:
+                status = 401 if not header else owner.reject_status
+                self.send_response(status)
+                if status == 401:
+                    self.send_header("WWW-Authenticate", 'Basic realm="camera"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        self.send_response(200)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace;boundary={self.boundary}")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        jpegs = owner.jpegs
+        started = time.monotonic()
+        # A live camera: what it shows now follows the clock, not the moment a client came.
+        index = round(time.time() * owner.fps)
+        sent = 0
+        try:
+            while not owner.stopping.is_set():
+                jpeg = jpegs[index % len(jpegs)]
+                self.wfile.write(
+                    f"--{self.boundary}\r\nContent-Type: image/jpeg\r\n"
+                    f"Content-Length: {len(jpeg)}\r\n\r\n".encode()
+                    + jpeg
+                    + b"\r\n"
+                )
+                self.wfile.flush()
+                index += 1
+                sent += 1
+                # Pace like a camera: the next frame is due at its place on the timeline.
+                owner.stopping.wait(max(0.0, started + sent / owner.fps - time.monotonic()))
+        except BrokenPipeError, ConnectionResetError:
+            return
+
+
+class _MjpegHttpServer(ThreadingHTTPServer):
+    # Handler threads are joined on close (they end once `stopping` is set), so no thread
+    # outlives the server: test harnesses check for lingering threads.
+    daemon_threads = False
+    block_on_close = True
+    owner: MjpegServer
+
+
+class MjpegServer(StartStop):
+    """An HTTP MJPEG camera on loopback (``port`` 0: a free one), served from a thread.
+
+    Frames are a synthetic scene (``night``, ``black`` or ``still``) encoded to JPEG once at start
+    (or ``jpegs`` given ready-made) and looped in real time.
+    """
+
+    def __init__(
+        self,
+        *,
+        kind: SceneKind = "night",
+        username: str | None = None,
+        password: str | None = None,
+        reject_status: int = 401,
+        seconds: float = 10,
+        fps: int = 10,
+        size: tuple[int, int] = (640, 480),
+        port: int = 0,
+        jpegs: list[bytes] | None = None,
+    ) -> None:
+        """Describe the camera; frames are made and served from ``start``."""
+        self.kind: SceneKind = kind
+        self.username = username
+        self.password = password
+        self.reject_status = reject_status
+        self.seconds = seconds
+        self.fps = fps
+        self.size = size
+        self.jpegs: list[bytes] = jpegs or []
+        self.stopping = threading.Event()
+        self.port: int | None = port or None
+        self._server: _MjpegHttpServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The stream URL without credentials."""
+        if self.port is None:
+            raise RuntimeError("MjpegServer is not running")
+        return f"http://127.0.0.1:{self.port}/video.mjpg"
+
+    def start(self) -> None:
+        """Encode the frames (unless given), then serve on the port (OSError if it is taken)."""
+        if not self.jpegs:
+            frames = scene_frames(self.kind, seconds=self.seconds, fps=self.fps, size=self.size)
+            self.jpegs = list(jpeg_frames(frames, self.fps))
+        self.stopping.clear()
+        server = _MjpegHttpServer(("127.0.0.1", self.port or 0), _MjpegHandler)
+        server.owner = self
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """End the streaming responses and the server thread."""
+        self.stopping.set()
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+
+def run(argv: Iterable[str] | None = None) -> int:
+    """Serve one camera until SIGTERM/SIGINT or the end of stdin; see ``--help``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m simulators.camera",
+        description=(
+            "A camera on 127.0.0.1 serving a generated scene as MJPEG over HTTP at /video.mjpg."
+            " Prints 'ready <port>' once it listens; stops at the end of stdin or on SIGTERM."
+        ),
+    )
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument(
+        "--or-any-port",
+        action="store_true",
+        help="if --port is taken, take any free port instead of failing",
+    )
+    parser.add_argument("--scene", choices=get_args(SceneKind), default="night")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--fps", type=int, default=10)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--username", help="ask for basic auth; the password is in the env")
+    parser.add_argument(
+        "--cache", type=Path, help="keep the encoded frames in this file for the next start"
+    )
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    password = os.environ.get(PASSWORD_ENV) if args.username else None
+
+    jpegs: list[bytes] | None = None
+    if args.cache is not None and args.cache.exists():
+        with contextlib.suppress(OSError, ValueError):
+            jpegs = read_cache(args.cache)
+    if jpegs is None:
+        size = (args.width, args.height)
+        frames = scene_frames(args.scene, seconds=args.seconds, fps=args.fps, size=size)
+        jpegs = list(jpeg_frames(frames, args.fps))
+        if args.cache is not None:
+            write_cache(args.cache, jpegs)
+
+    camera = MjpegServer(
+        username=args.username, password=password, fps=args.fps, port=args.port, jpegs=jpegs
+    )
+    try:
+        camera.start()
+    except OSError as err:
+        if not args.or_any_port:
+            print(f"cannot listen on 127.0.0.1:{args.port}: {err.strerror}", file=sys.stderr)
+            return 1
+        camera.port = None
+        camera.start()
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def watch_stdin() -> None:
+        # Whoever started us holds the other end: its end, however it ended, is our cue.
+        sys.stdin.buffer.read()
+        stopping.set()
+
+    threading.Thread(target=watch_stdin, name="camera-stdin", daemon=True).start()
+    print(f"ready {camera.port}", flush=True)
+    stopping.wait()
+    camera.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())
