@@ -26,6 +26,7 @@ from custom_components.trygghetskamera.const import (
 )
 
 from .conftest import Person, make_home_entry
+from .media_sources import MjpegServer
 from .test_gate import ws_call
 from .test_runtime import at
 
@@ -188,9 +189,9 @@ async def test_another_camera_must_be_commissioned_again(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     night_video: Path,
-    black_video: Path,
     operator: Person,
     hass_ws_client: WebSocketGenerator,
+    socket_enabled: None,
 ) -> None:
     entry = await add_new_home(hass, freezer, night_video, [operator.user.id], equipment=True)
     ws = await hass_ws_client(hass, operator.token)
@@ -200,20 +201,25 @@ async def test_another_camera_must_be_commissioned_again(
 
     # The technician points the home at another camera (the reconfigure flow tries it first).
     flow = await entry.start_reconfigure_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        flow["flow_id"], {CONF_STREAM_URL: str(black_video)}
-    )
-    assert result["reason"] == "reconfigure_successful"
-    await hass.async_block_till_done()
+    with MjpegServer(kind="black", seconds=1, size=(320, 240)) as covered:
+        result = await hass.config_entries.flow.async_configure(
+            flow["flow_id"], {CONF_STREAM_URL: covered.url}
+        )
+        assert result["reason"] == "reconfigure_successful"
+        await hass.async_block_till_done()
 
-    assert commissioned(hass) is False
-    assert missing(hass, entry) == {"camera_probe": "❌", "equipment": "✅", "session": "❌"}
-    assert "commissioning_reset" in [record.kind for record in await audit(hass, entry.entry_id)]
-    # The new camera shows only black: its test fails, the look is refused as a fault.
-    ws = await hass_ws_client(hass, operator.token)
-    assert (await start(ws, entry))["error"]["code"] == "fault"
-    assert hass.states.get("binary_sensor.lgh_1203_equipment").attributes["faults"] == ["camera"]
-    assert missing(hass, entry) == {"camera_probe": "❌", "equipment": "✅", "session": "❌"}
+        assert commissioned(hass) is False
+        assert missing(hass, entry) == {"camera_probe": "❌", "equipment": "✅", "session": "❌"}
+        kinds = [record.kind for record in await audit(hass, entry.entry_id)]
+        assert "commissioning_reset" in kinds
+        # The new camera shows only black: its test fails, the look is refused as a fault.
+        ws = await hass_ws_client(hass, operator.token)
+        assert (await start(ws, entry))["error"]["code"] == "fault"
+        faults = hass.states.get("binary_sensor.lgh_1203_equipment").attributes["faults"]
+        assert faults == ["camera"]
+        assert missing(hass, entry) == {"camera_probe": "❌", "equipment": "✅", "session": "❌"}
+        await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
 
 
 async def test_slots_run_as_usual_before_commissioning(

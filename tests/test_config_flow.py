@@ -1,7 +1,17 @@
-"""The config, options and reconfigure flows, with real video as the camera."""
+"""The config, options and reconfigure flows, with real streams as the camera.
+
+The flows take only network cameras: their tests run a real MJPEG camera over HTTP
+(``simulators/camera.py``) or a GStreamer RTSP camera; entries made directly (``MockConfigEntry``)
+may still play a generated video file.
+"""
 
 import asyncio
+from collections.abc import Iterator
+import contextlib
+import functools
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+import threading
 from typing import Any
 
 import av
@@ -63,6 +73,34 @@ def rtsp_camera(socket_enabled: None) -> Any:
         yield server
 
 
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def copyfile(self, source: Any, outputfile: Any) -> None:
+        # The prober hangs up once it has seen enough, as it should.
+        with contextlib.suppress(ConnectionError):
+            super().copyfile(source, outputfile)
+
+
+@contextlib.contextmanager
+def web_server(folder: Path) -> Iterator[str]:
+    """Serve a folder over HTTP on loopback; yield its base URL."""
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietFiles, directory=str(folder))
+    )
+    server.daemon_threads = False
+    server.block_on_close = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
 @pytest.fixture(scope="module")
 def audio_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real media file without any video stream."""
@@ -92,10 +130,10 @@ async def camera_step(hass: HomeAssistant, flow_id: str, **data: Any) -> dict[st
 
 
 async def test_full_flow_creates_home(
-    hass: HomeAssistant, night_video: Path, operator: User
+    hass: HomeAssistant, network_camera: MjpegServer, operator: User
 ) -> None:
     result = await start_flow(hass)
-    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: str(night_video)})
+    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: network_camera.url})
     assert result["step_id"] == "schedule"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], SCHEDULE | {CONF_TIMES: ["04:30", "22:30 ", "1:30"]}
@@ -122,8 +160,8 @@ async def test_full_flow_creates_home(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
     assert entry.title == "Lgh 1203"
-    assert entry.unique_id == str(night_video)
-    assert entry.data[CONF_STREAM_URL] == str(night_video)
+    assert entry.unique_id == network_camera.url
+    assert entry.data[CONF_STREAM_URL] == network_camera.url
     assert entry.data["consent_confirmed_at"]
     assert entry.options == {
         # Sorted in night order: the evening first.
@@ -151,23 +189,37 @@ async def test_full_flow_creates_home(
         ("4503121234", "personal_number"),
     ],
 )
-async def test_label_must_be_pseudonymous(
-    hass: HomeAssistant, night_video: Path, name: str, error: str
-) -> None:
+async def test_label_must_be_pseudonymous(hass: HomeAssistant, name: str, error: str) -> None:
+    url = "rtsp://10.0.0.5:554/stream1"
     result = await start_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_NAME: name, CONF_STREAM_URL: str(night_video)}
+        result["flow_id"], {CONF_NAME: name, CONF_STREAM_URL: url}
     )
     assert result["errors"] == {CONF_NAME: error}
     # Nothing typed is lost: the form comes back with the label and URL filled in.
-    assert result["data_schema"]({})[CONF_STREAM_URL] == str(night_video)
+    assert result["data_schema"]({})[CONF_STREAM_URL] == url
 
 
-@pytest.mark.parametrize("url", ["ftp://camera/stream", "not a url", "/no/such/file.mp4"])
+@pytest.mark.parametrize("url", ["ftp://camera/stream", "not a url", "rtsp://", "bedroom.mp4"])
 async def test_invalid_url(hass: HomeAssistant, url: str) -> None:
     result = await start_flow(hass)
     result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: url})
     assert result["errors"] == {CONF_STREAM_URL: "invalid_url"}
+
+
+@pytest.mark.parametrize("form", ["path", "file_url", "missing"])
+async def test_a_file_is_no_camera(hass: HomeAssistant, night_video: Path, form: str) -> None:
+    """A local video, even one that plays, is refused on the camera step with its own message."""
+    url = {
+        "path": f" {night_video} ",
+        "file_url": f"file://{night_video}",
+        "missing": "/no/such/file.mp4",
+    }[form]
+    result = await start_flow(hass)
+    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: url})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "camera"
+    assert result["errors"] == {CONF_STREAM_URL: "local_file"}
 
 
 async def test_camera_that_does_not_answer(hass: HomeAssistant, socket_enabled: None) -> None:
@@ -207,17 +259,23 @@ async def test_mjpeg_camera_with_credentials(hass: HomeAssistant, socket_enabled
         assert result["step_id"] == "schedule"
 
 
-async def test_stream_without_video(hass: HomeAssistant, audio_only: Path) -> None:
-    result = await start_flow(hass)
-    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: str(audio_only)})
+async def test_stream_without_video(
+    hass: HomeAssistant, audio_only: Path, socket_enabled: None
+) -> None:
+    with web_server(audio_only.parent) as base:
+        result = await start_flow(hass)
+        result = await camera_step(
+            hass, result["flow_id"], **{CONF_STREAM_URL: f"{base}/{audio_only.name}"}
+        )
     assert result["errors"] == {"base": "no_video"}
 
 
 async def test_black_picture_is_left_to_commissioning(
-    hass: HomeAssistant, black_video: Path
+    hass: HomeAssistant, socket_enabled: None
 ) -> None:
-    result = await start_flow(hass)
-    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: str(black_video)})
+    with MjpegServer(kind="black", seconds=1, size=(320, 240)) as covered:
+        result = await start_flow(hass)
+        result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: covered.url})
     assert result["step_id"] == "schedule"
 
 
@@ -248,10 +306,13 @@ async def test_same_camera_cannot_be_added_twice(hass: HomeAssistant) -> None:
     ],
 )
 async def test_schedule_errors(
-    hass: HomeAssistant, night_video: Path, schedule: dict[str, Any], errors: dict[str, str]
+    hass: HomeAssistant,
+    network_camera: MjpegServer,
+    schedule: dict[str, Any],
+    errors: dict[str, str],
 ) -> None:
     result = await start_flow(hass)
-    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: str(night_video)})
+    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: network_camera.url})
     result = await hass.config_entries.flow.async_configure(result["flow_id"], SCHEDULE | schedule)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "schedule"
@@ -269,11 +330,11 @@ async def test_schedule_errors(
     ],
 )
 async def test_schedule_ranges(
-    hass: HomeAssistant, night_video: Path, field: str, value: int
+    hass: HomeAssistant, network_camera: MjpegServer, field: str, value: int
 ) -> None:
     """The form itself refuses values outside the contract's ranges, naming the field."""
     result = await start_flow(hass)
-    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: str(night_video)})
+    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: network_camera.url})
     with pytest.raises(InvalidData) as raised:
         await hass.config_entries.flow.async_configure(result["flow_id"], SCHEDULE | {field: value})
     assert field in raised.value.schema_errors
@@ -283,10 +344,10 @@ async def test_schedule_ranges(
 
 
 async def test_operators_and_consent_are_required(
-    hass: HomeAssistant, night_video: Path, operator: User, hass_admin_user: User
+    hass: HomeAssistant, network_camera: MjpegServer, operator: User, hass_admin_user: User
 ) -> None:
     result = await start_flow(hass)
-    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: str(night_video)})
+    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: network_camera.url})
     result = await hass.config_entries.flow.async_configure(result["flow_id"], SCHEDULE)
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_OPERATORS: []})
@@ -357,6 +418,7 @@ async def test_options_flow_edits_schedule_equipment_operators(
 async def test_reconfigure_changes_camera_and_keeps_password(
     hass: HomeAssistant, night_video: Path, black_video: Path, operator: User, socket_enabled: None
 ) -> None:
+    """The stored password stays in use when the field is left empty: the new camera needs it."""
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="Lgh 1203",
@@ -382,26 +444,33 @@ async def test_reconfigure_changes_camera_and_keeps_password(
         result["flow_id"], {CONF_STREAM_URL: f"rtsp://127.0.0.1:{free_port()}/x"}
     )
     assert result["errors"] == {"base": "cannot_connect"}
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_STREAM_URL: str(night_video), CONF_USERNAME: "kamera"}
-    )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "reconfigure_successful"
-    await hass.async_block_till_done()
-    assert entry.data[CONF_STREAM_URL] == str(night_video)
+    # A file, even one that plays, is not a camera: reconfigure refuses it as the camera step does.
+    for url in (str(night_video), f"file://{night_video}"):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_STREAM_URL: url, CONF_USERNAME: "kamera"}
+        )
+        assert result["errors"] == {CONF_STREAM_URL: "local_file"}
+    with MjpegServer(username="kamera", password="hemligt", seconds=1, size=(320, 240)) as new:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_STREAM_URL: new.url, CONF_USERNAME: "kamera"}
+        )
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "reconfigure_successful"
+        await hass.async_block_till_done()
+    assert entry.data[CONF_STREAM_URL] == new.url
     assert entry.data[CONF_PASSWORD] == "hemligt"
-    assert entry.unique_id == str(night_video)
+    assert entry.unique_id == new.url
 
 
 async def test_reconfigure_to_another_homes_camera_aborts(
-    hass: HomeAssistant, night_video: Path, black_video: Path
+    hass: HomeAssistant, black_video: Path
 ) -> None:
-    make_home_entry(str(night_video), []).add_to_hass(hass)
+    make_home_entry("rtsp://10.0.0.5:554/stream", []).add_to_hass(hass)
     entry = make_home_entry(str(black_video), [])
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_STREAM_URL: str(night_video)}
+        result["flow_id"], {CONF_STREAM_URL: "rtsp://admin:secret@10.0.0.5:554/stream"}
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"

@@ -18,6 +18,7 @@ import av
 import pytest
 
 from custom_components.trygghetskamera import media
+from simulators import scenes
 from tests.media_sources import MjpegServer, RtspServer, free_port
 
 PASSWORD = "pä@ss:w/rd%20"  # every character that needs percent-encoding in a URL
@@ -31,9 +32,9 @@ pytestmark = pytest.mark.usefixtures("socket_enabled")
 def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("videos")
     paths = {kind: folder / f"{kind}.mp4" for kind in ("night", "black", "still")}
-    media.generate_night_scene(paths["night"], seconds=10)
-    media.generate_black_video(paths["black"], seconds=2)
-    media.generate_still_video(paths["still"], seconds=2)
+    scenes.generate_night_scene(paths["night"], seconds=10)
+    scenes.generate_black_video(paths["black"], seconds=2)
+    scenes.generate_still_video(paths["still"], seconds=2)
     return paths
 
 
@@ -83,11 +84,13 @@ def test_local_paths_pass_through_build_url(videos: dict[str, Path]) -> None:
     assert media.build_url(str(videos["night"]), "u", "p") == str(videos["night"])
 
 
-def test_file_names_may_have_spaces_and_colons(videos: dict[str, Path], tmp_path: Path) -> None:
+def test_test_files_may_have_spaces_and_colons(videos: dict[str, Path], tmp_path: Path) -> None:
+    """A file is no camera, but the tests' own entries on files still play it."""
     odd = tmp_path / "demo videos" / "natt: lgh 1203.mp4"
     odd.parent.mkdir()
     odd.write_bytes(videos["night"].read_bytes())
-    assert media.validate_url(str(odd))
+    assert not media.validate_url(str(odd))
+    assert media.is_file_reference(str(odd))
     assert media.probe(str(odd), None, None).ok
 
 
@@ -100,15 +103,16 @@ def test_redacted_urls_carry_no_credentials() -> None:
     assert "rate=10" in redacted
 
 
-def test_valid_urls_are_network_streams_or_existing_files(videos: dict[str, Path]) -> None:
+def test_valid_urls_are_network_streams_only(videos: dict[str, Path]) -> None:
     for url in (
         "rtsp://192.168.1.20:554/stream1",
         "rtsps://cam.example/live",
         "http://cam/video.mjpg",
         "https://user:pw@cam:8443/mjpeg",
-        str(videos["night"]),
+        "RTSP://CAM/Stream",
     ):
         assert media.validate_url(url), url
+        assert not media.is_file_reference(url), url
     for url in (
         "",
         "   ",
@@ -116,13 +120,26 @@ def test_valid_urls_are_network_streams_or_existing_files(videos: dict[str, Path
         "rtsp://",
         "http://cam:notaport/",
         "ftp://cam/video",
-        "file:///etc/passwd",
         "rtsp://cam/\r\nInjected: header",
-        "/no/such/file.mp4",
         "rtsp://cam/my stream",
-        str(videos["night"].parent),  # a folder is no video
     ):
         assert not media.validate_url(url), url
+        assert not media.is_file_reference(url), url
+    # A file is never a camera, whether it exists or not: named so that the flows can say so.
+    for url in (
+        str(videos["night"]),
+        f"file://{videos['night']}",
+        "file:///etc/passwd",
+        "FILE:/etc/passwd",
+        "/no/such/file.mp4",
+        "./bedroom.mp4",
+        "../media/./bedroom.mp4",
+        "~/videos/natt.mp4",
+        r"C:\videos\natt.mp4",
+        str(videos["night"].parent),  # a folder is no camera either
+    ):
+        assert not media.validate_url(url), url
+        assert media.is_file_reference(url), url
 
 
 # --- probing local files ------------------------------------------------------------------------
@@ -203,8 +220,30 @@ def test_file_plays_a_live_camera_so_probes_follow_the_clock(
     assert again.reason == "frozen"
 
 
+# Issue 20: the demo's file camera, looked at 19.96-19.98 s into its 20 s loop, found no frame
+# at or after that position (its last frame starts at 19.9 s) and said `no_video`.
+@pytest.mark.parametrize("into_last_frame", [0.0, 0.04, 0.06, 0.08, 0.099])
+def test_file_looked_at_during_its_last_frame_shows_that_frame(
+    videos: dict[str, Path], at_wall_clock: list[float], into_last_frame: float
+) -> None:
+    last_frame = _frames(videos["night"])[-1]
+    at_wall_clock[0] = 10 * 7 + float(last_frame.time) + into_last_frame  # the 10 s file, looped
+    result = media.probe(str(videos["night"]), None, None)
+    assert result.ok, result.reason
+    assert result.signature == media.frame_signature(last_frame)
+
+    stop = threading.Event()
+    shown = []
+    for frame in media.iter_frames(str(videos["night"]), None, None, stop=stop, timeout_s=5):
+        shown.append(frame.time)
+        if len(shown) == 3:
+            stop.set()
+    # The last frame first, then the loop goes on from the start.
+    assert shown == pytest.approx([last_frame.time, 0.0, 0.1]), shown
+
+
 def test_signature_ignores_encoder_noise_but_not_movement(videos: dict[str, Path]) -> None:
-    rendered = list(media.scene_frames("still", seconds=0.1))
+    rendered = list(scenes.scene_frames("still", seconds=0.1))
     decoded = _frames(videos["still"])
     reference = media.frame_signature(rendered[0])
     # Every decoded frame (I and P frames after lossy H.264) matches the rendered original.
@@ -220,7 +259,7 @@ def test_signature_ignores_encoder_noise_but_not_movement(videos: dict[str, Path
 
 
 def test_signature_is_no_picture() -> None:
-    frame = next(media.scene_frames("night", seconds=0.1))
+    frame = next(scenes.scene_frames("night", seconds=0.1))
     signature = media.frame_signature(frame)
     # 512 bits for a 640x480 picture: two brightness levels of a 16x16 grid, nothing more.
     assert len(bytes.fromhex(signature)) == 64
@@ -463,7 +502,7 @@ def test_frames_are_scaled_down_keeping_aspect(camera: RtspServer) -> None:
 
 def test_file_plays_at_its_own_rate_and_loops(tmp_path: Path) -> None:
     path = tmp_path / "short.mp4"
-    media.generate_night_scene(path, seconds=1, fps=10)
+    scenes.generate_night_scene(path, seconds=1, fps=10)
     stop = threading.Event()
     started = time.monotonic()
     count = 0
@@ -571,11 +610,11 @@ def test_night_scene_is_h264_with_two_second_gop_and_moving_person(
 
 def test_empty_room_is_still_a_room(tmp_path: Path) -> None:
     path = tmp_path / "empty.mp4"
-    media.generate_night_scene(path, seconds=1, person=False)
+    scenes.generate_night_scene(path, seconds=1, person=False)
     result = media.probe(str(path), None, None)
     assert result.ok, result.reason
 
 
 def test_scene_needs_an_even_size() -> None:
     with pytest.raises(ValueError, match="even"):
-        next(media.scene_frames("night", size=(641, 480)))
+        next(scenes.scene_frames("night", size=(641, 480)))

@@ -51,6 +51,7 @@ from simulators.broker import Broker
 from simulators.hub import Hub, HubProcess
 from simulators.subscriber import Subscriber
 
+from .media_sources import MjpegServer
 from .mqtt_fixtures import (  # the fixture_* functions are pytest fixtures used by name
     equipment_ready,
     fixture_broker,  # noqa: F401
@@ -164,7 +165,7 @@ async def test_the_equipment_step_accepts_the_hub_entities(
     freezer: FrozenDateTimeFactory,
     mqtt_entry: MockConfigEntry,
     hubs: Any,
-    night_video: Path,
+    network_camera: MjpegServer,
     hass_owner_user: User,
 ) -> None:
     hub = hubs("lgh1203").hubs["lgh1203"]
@@ -172,7 +173,7 @@ async def test_the_equipment_step_accepts_the_hub_entities(
     operator = await hass.auth.async_create_user("Nattpersonal", group_ids=["system-users"])
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_NAME: "Lgh 1203", CONF_STREAM_URL: str(night_video)}
+        result["flow_id"], {CONF_NAME: "Lgh 1203", CONF_STREAM_URL: network_camera.url}
     )
     result = await hass.config_entries.flow.async_configure(result["flow_id"], SCHEDULE)
     assert result["step_id"] == "equipment"
@@ -205,11 +206,11 @@ async def test_the_equipment_step_accepts_the_hub_entities(
 
 
 async def test_publishing_is_refused_in_the_equipment_step_without_mqtt(
-    hass: HomeAssistant, night_video: Path, hass_owner_user: User
+    hass: HomeAssistant, network_camera: MjpegServer, hass_owner_user: User
 ) -> None:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_NAME: "Lgh 1203", CONF_STREAM_URL: str(night_video)}
+        result["flow_id"], {CONF_NAME: "Lgh 1203", CONF_STREAM_URL: network_camera.url}
     )
     result = await hass.config_entries.flow.async_configure(result["flow_id"], SCHEDULE)
     result = await hass.config_entries.flow.async_configure(

@@ -294,6 +294,16 @@ async def async_probe(hass: HomeAssistant, data: dict[str, Any]) -> str | None:
     return result.reason or "cannot_connect"
 
 
+def stream_url_error(url: str) -> str | None:
+    """Say what is wrong with a camera's address: only rtsp(s):// and http(s):// streams are.
+
+    A local file (a path or ``file://``) gets its own message: it is never a camera.
+    """
+    if media.validate_url(url):
+        return None
+    return "local_file" if media.is_file_reference(url) else "invalid_url"
+
+
 def camera_unique_id(url: str) -> str:
     """Identify a camera by its URL without credentials, so one camera is added only once."""
     return media.redact_url(url.strip())
@@ -471,8 +481,8 @@ class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
             user_input[CONF_NAME] = user_input[CONF_NAME].strip()
             if error := validate_name(user_input[CONF_NAME]):
                 errors[CONF_NAME] = error
-            elif not media.validate_url(user_input[CONF_STREAM_URL]):
-                errors[CONF_STREAM_URL] = "invalid_url"
+            elif error := stream_url_error(user_input[CONF_STREAM_URL]):
+                errors[CONF_STREAM_URL] = error
             else:
                 await self.async_set_unique_id(camera_unique_id(user_input[CONF_STREAM_URL]))
                 self._abort_if_unique_id_configured()
@@ -569,8 +579,8 @@ class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
             # An empty password field keeps the stored one: it is never shown back.
             if CONF_PASSWORD not in user_input and entry.data.get(CONF_PASSWORD):
                 user_input[CONF_PASSWORD] = entry.data[CONF_PASSWORD]
-            if not media.validate_url(user_input[CONF_STREAM_URL]):
-                errors[CONF_STREAM_URL] = "invalid_url"
+            if error := stream_url_error(user_input[CONF_STREAM_URL]):
+                errors[CONF_STREAM_URL] = error
             else:
                 unique_id = camera_unique_id(user_input[CONF_STREAM_URL])
                 for other in self._async_current_entries(include_ignore=False):
