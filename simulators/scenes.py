@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from fractions import Fraction
+import itertools
 import math
 import os
 from pathlib import Path
@@ -222,12 +223,13 @@ def _grey_frame(luma: bytes, size: tuple[int, int]) -> av.VideoFrame:
 def scene_frames(
     kind: SceneKind = "night",
     *,
-    seconds: float = 20,
+    seconds: float | None = 20,
     fps: int = 10,
     size: tuple[int, int] = (640, 480),
     person: bool = True,
     pose: Pose = "in_bed",
     face: bool = False,
+    start: float = 0.0,
 ) -> Iterator[av.VideoFrame]:
     """Synthetic camera frames: a dim bedroom at night, a covered lens, or a frozen picture.
 
@@ -236,6 +238,8 @@ def scene_frames(
     at t=0 without noise, identical in every frame. ``pose`` puts the person in the bed (the
     default), on the floor beside it, or nowhere (as ``person=False``); ``face`` draws a
     checkerboard where the face is (see ``scene_face_box``), the detail a filtered view must hide.
+    The frames show ``start`` seconds onwards of the scene, for ``seconds`` (None: for ever, as
+    a live camera renders them).
     """
     width, height = size
     if width % 2 or height % 2 or width < 32 or height < 32:
@@ -256,8 +260,9 @@ def scene_frames(
         noise.link_to(sink)
         graph.configure()
     black = b"\x10" * (width * height)
-    for index in range(max(1, round(seconds * fps))):
-        t = 0.0 if kind == "still" else index / fps
+    count = itertools.count() if seconds is None else range(max(1, round(seconds * fps)))
+    for index in count:
+        t = 0.0 if kind == "still" else start + index / fps
         luma = black if room is None else room.luma(t)
         frame = _grey_frame(luma, size)
         frame.pts = index

@@ -1,8 +1,9 @@
 """The demo launcher: a real Home Assistant starts, gets its demo home, and stops again.
 
-The demo runs the deployment's topology: a real MQTT broker (Debian's mosquitto, installed by
-scripts/setup), a simulated Zigbee2MQTT hub as its own process, and Home Assistant's MQTT
-integration set up through its config flow; the home's equipment comes from MQTT discovery.
+The demo runs the deployment's topology: a simulated network camera as its own process (MJPEG
+over HTTP with a password), a real MQTT broker (Debian's mosquitto, installed by scripts/setup),
+a simulated Zigbee2MQTT hub as its own process, and Home Assistant's MQTT integration set up
+through its config flow; the home's equipment comes from MQTT discovery, its camera is a stream.
 """
 
 import json
@@ -14,17 +15,18 @@ import subprocess
 import sys
 
 ROOT = Path(__file__).parent.parent
-# A cold start here is ~25 s (the video, Home Assistant, onboarding, the config flow); the bound
-# is generous because CI machines are shared, but a hang still ends the test.
+# A cold start here is ~25 s (Home Assistant, onboarding, the config flows); the bound is
+# generous because CI machines are shared, but a hang still ends the test.
 START_TIMEOUT_S = 240
 
 
 def run_check(config: Path) -> str:
-    """Run `scripts/demo.py --check` as its own process, as a person or CI would."""
+    """Run the demo's `--check` as its own process, as `scripts/develop --check` does."""
     result = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "scripts" / "demo.py"),
+            "-m",
+            "scripts.demo",
             "--check",
             "--config",
             str(config),
@@ -61,12 +63,28 @@ def hub_pid(output: str) -> int:
     return int(found.group(1))
 
 
+CAMERA = re.compile(
+    r"camera: +http://127\.0\.0\.1:(\d+)/video\.mjpg, user kamera .*\n.*pid (\d+);"
+    r" the home's camera (added|kept|reconfigured)\n.*Home Assistant probed it: a picture"
+)
+
+
+def camera(output: str) -> tuple[int, int, str]:
+    """The camera's port and pid, and what the demo did with the home's camera."""
+    found = CAMERA.search(output)
+    assert found, output
+    return int(found.group(1)), int(found.group(2)), found.group(3)
+
+
 def assert_stopped(output: str) -> None:
-    """After the demo, neither its hub process nor its broker is left running."""
-    assert not Path(f"/proc/{hub_pid(output)}").exists(), output
-    with socket.socket() as sock:
-        assert sock.connect_ex(("127.0.0.1", broker_port(output))) != 0, output
-    assert "hub and mosquitto stopped" in output
+    """After the demo, neither its hub nor its camera nor its broker is left running."""
+    camera_port, camera_pid, _ = camera(output)
+    for pid in (hub_pid(output), camera_pid):
+        assert not Path(f"/proc/{pid}").exists(), output
+    for port in (broker_port(output), camera_port):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, output
+    assert "hub, camera and mosquitto stopped" in output
 
 
 # Entity ids Home Assistant gives the hub's discovered entities (Zigbee2MQTT's default ids).
@@ -87,12 +105,17 @@ def test_demo_check_starts_home_assistant_with_the_demo_home(
     home = device_id(first)
     assert "(added now)" in first
     assert re.search(r"sensor\.\w+ = (waiting|due)\b", first), first
-    assert (config / "media" / "bedroom.mp4").stat().st_size > 10_000
+    # The home's camera is the simulated network camera, tried by the config flow and probed
+    # by Home Assistant; the demo keeps no video file.
+    camera_port, _, done = camera(first)
+    assert done == "added"
+    assert not list(tmp_path.rglob("*.mp4"))
     assert (config / "custom_components" / "trygghetskamera").resolve() == (
         ROOT / "custom_components" / "trygghetskamera"
     )
     credentials = json.loads((tmp_path / "credentials.json").read_text(encoding="utf-8"))
-    assert set(credentials) == {"admin", "operator", "mqtt"}
+    assert set(credentials) == {"admin", "operator", "mqtt", "camera"}
+    assert credentials["camera"]["port"] == camera_port
     for role in ("admin", "operator"):
         account = credentials[role]
         assert f"{account['username']} / {account['password']}" in first
@@ -117,25 +140,33 @@ def test_demo_check_starts_home_assistant_with_the_demo_home(
     assert "(added now)" not in second
     assert broker_port(second) == port
     assert "Home Assistant's MQTT entry kept" in second
+    assert camera(second)[0] == camera_port
+    assert camera(second)[2] == "kept"
     for role, entity in EQUIPMENT.items():
         assert re.search(rf"{role}: +{re.escape(entity)}\b", second), second
     assert json.loads((tmp_path / "credentials.json").read_text(encoding="utf-8")) == credentials
     assert_stopped(second)
 
 
-def test_demo_moves_to_a_new_broker_port_when_its_old_one_is_taken(
+def test_demo_moves_broker_and_camera_to_new_ports_when_their_old_ones_are_taken(
     tmp_path: Path, socket_enabled: None
 ) -> None:
     config = tmp_path / "config"
-    port = broker_port(run_check(config))
+    first = run_check(config)
+    port, camera_port = broker_port(first), camera(first)[0]
 
-    with socket.socket() as squatter:
-        # Something else listens on the broker's old port now.
-        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        squatter.bind(("127.0.0.1", port))
-        squatter.listen()
+    with socket.socket() as squatter, socket.socket() as camera_squatter:
+        # Something else listens on the broker's and the camera's old ports now.
+        for sock, taken in ((squatter, port), (camera_squatter, camera_port)):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", taken))
+            sock.listen()
         moved = run_check(config)
 
+    # The home was pointed at the camera's new address through the reconfigure flow, which
+    # tried it; Home Assistant then probed it there.
+    new_camera_port, _, done = camera(moved)
+    assert (new_camera_port != camera_port, done) == (True, "reconfigured")
     new_port = broker_port(moved)
     assert new_port != port
     # The MQTT entry was reconfigured through its flow, and the equipment still arrives.
@@ -144,4 +175,5 @@ def test_demo_moves_to_a_new_broker_port_when_its_old_one_is_taken(
         assert re.search(rf"{role}: +{re.escape(entity)}\b", moved), moved
     credentials = json.loads((tmp_path / "credentials.json").read_text(encoding="utf-8"))
     assert credentials["mqtt"]["port"] == new_port
+    assert credentials["camera"]["port"] == new_camera_port
     assert os.path.exists(tmp_path / "broker" / "mosquitto.log")

@@ -382,6 +382,28 @@ def test_mjpeg_camera_with_auth(reject_status: int) -> None:
         assert media.probe(srv.url, "nattpatrull", PASSWORD).ok
 
 
+def test_live_mjpeg_camera_shows_the_moment_a_client_comes() -> None:
+    """The demo's camera renders the scene at the wall clock: later is another picture.
+
+    A looped clip would show the same frame to probes a whole number of loops apart (minutes
+    are whole numbers of a 20 s loop), and the health monitor would call the camera frozen.
+    """
+    camera = MjpegServer(live=True, size=(320, 240))
+
+    def signature_at(now: float) -> str:
+        jpeg = next(camera.frames_from(now))
+        with av.open(io.BytesIO(jpeg)) as container:
+            return media.frame_signature(next(container.decode(video=0)))
+
+    now = 1_764_500_000.0
+    assert media.signatures_match(signature_at(now), signature_at(now))
+    for later in (5.0, 20.0, 60.0, 3600.0):
+        assert not media.signatures_match(signature_at(now), signature_at(now + later)), later
+    with camera:
+        result = media.probe(camera.url, None, None)
+    assert result.ok, result.reason
+
+
 def test_mjpeg_black_camera_is_black() -> None:
     with MjpegServer(kind="black", seconds=1) as server:
         assert media.probe(server.url, None, None).reason == "black"

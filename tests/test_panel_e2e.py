@@ -1,13 +1,14 @@
 """The "Tillsyn" panel in a real browser against a real Home Assistant.
 
-Home Assistant runs as a subprocess (as `scripts/demo.py` starts it) with the integration and
-one home whose agreed time is the next minute, set up through the real config flow. Headless
+Home Assistant runs as a subprocess (as `scripts/demo` starts it) with the integration and
+one home whose agreed time is the next minute, set up through the real config flow on a live
+MJPEG camera (`simulators/camera.py`, served from this process). Headless
 Chromium, driven by `tests/e2e/panel.mjs` through playwright-core, logs in on Home Assistant's
 own login page. Screenshots go to `test-artifacts/` (gitignored).
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 import json
 from pathlib import Path
@@ -24,11 +25,14 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import demo  # noqa: E402
 
+from simulators.camera import MjpegServer  # noqa: E402
+
 CHROMIUM = Path("/usr/bin/chromium")
 PLAYWRIGHT = REPO / "node_modules" / "playwright-core"
 SCRIPT = REPO / "tests" / "e2e" / "panel.mjs"
 ARTIFACTS = REPO / "test-artifacts"
 VIEW_SECONDS = 10
+CAMERA_SIZE = (640, 480)
 GUEST = ("nightguest", "Night guest")
 # The browser part: two logins, up to a minute for the slot to open, a 10 s look.
 BROWSER_TIMEOUT_S = 240.0
@@ -73,7 +77,7 @@ async def create_guest(ha: demo.HomeAssistant) -> demo.Account:
 
 
 async def add_home_due_next_minute(
-    ha: demo.HomeAssistant, paths: demo.Paths, operator_id: str, time_zone: str
+    ha: demo.HomeAssistant, camera_url: str, operator_id: str, time_zone: str
 ) -> str:
     """Add a home through the config flow whose one agreed time is the next local minute."""
     now = datetime.now(ZoneInfo(time_zone))
@@ -81,7 +85,7 @@ async def add_home_due_next_minute(
     ahead = 2 if now.second >= 50 else 1
     agreed = (now.replace(second=0, microsecond=0) + timedelta(minutes=ahead)).strftime("%H:%M")
     answers: dict[str, dict[str, Any]] = {
-        "camera": {"name": demo.HOME_NAME, "stream_url": str(paths.video)},
+        "camera": {"name": demo.HOME_NAME, "stream_url": camera_url},
         "schedule": {
             "times": [agreed],
             "view_seconds": VIEW_SECONDS,
@@ -106,6 +110,13 @@ async def add_home_due_next_minute(
 
 
 @pytest.fixture
+def camera(socket_enabled: None) -> Iterator[MjpegServer]:
+    """The home's camera: a live bedroom at night over HTTP, as the demo runs it."""
+    with MjpegServer(live=True, size=CAMERA_SIZE) as server:
+        yield server
+
+
+@pytest.fixture
 async def running_hass(
     tmp_path: Path, socket_enabled: None
 ) -> AsyncIterator[tuple[demo.Hass, int]]:
@@ -118,7 +129,6 @@ async def running_hass(
     with (paths.config / "configuration.yaml").open("a") as configuration:
         configuration.write(STAND_IN_BED)
     demo.write_http_config(paths.config, port)
-    await asyncio.to_thread(demo.ensure_video, paths.video)
     hass = demo.Hass(paths)
     hass.start()
     try:
@@ -129,6 +139,7 @@ async def running_hass(
 
 async def test_operator_supervises_in_the_panel_and_a_guest_sees_nothing(
     running_hass: tuple[demo.Hass, int],
+    camera: MjpegServer,
 ) -> None:
     """Log in, see the home due, look, see the look stop, record not_visible, see follow-up."""
     node = require_browser()
@@ -144,7 +155,7 @@ async def test_operator_supervises_in_the_panel_and_a_guest_sees_nothing(
         await demo.check_frontend_can_load(ha)
         operator_id = await demo.ensure_operator(ha, paths, accounts)
         guest = await create_guest(ha)
-        await add_home_due_next_minute(ha, paths, operator_id, str(config["time_zone"]))
+        await add_home_due_next_minute(ha, camera.url, operator_id, str(config["time_zone"]))
         panels = await ha.ws("get_panels")
         await ha.close()
     assert panels["trygghetskamera"]["title"] == "Tillsyn"
@@ -192,7 +203,7 @@ async def test_operator_supervises_in_the_panel_and_a_guest_sees_nothing(
     assert demo.HOME_NAME in steps["due"]["text"]
     assert "Due now" in steps["due"]["text"]
     assert steps["live"]["changed"], "the live image never changed"
-    assert steps["live"]["natural"] == list(demo.VIDEO_SIZE)
+    assert steps["live"]["natural"] == list(CAMERA_SIZE)
     assert steps["live"]["countdown"].endswith("s left")
     assert VIEW_SECONDS - 2 <= steps["stopped"]["after"] <= VIEW_SECONDS + 5
     assert steps["stopped"]["countdown"] == "The view has ended."

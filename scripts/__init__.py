@@ -1,0 +1,1 @@
+"""Entry points for a newcomer (setup, develop, test, lint) and the demo they start."""
