@@ -281,6 +281,9 @@ class AuditLog:
             self._accepting = False
             self._queue.put(None)
         thread.join()
+        with self._lock:
+            # Stopped for good: a later `start` opens the file again (after a failure, say).
+            self._thread = None
 
     @property
     def running(self) -> bool:

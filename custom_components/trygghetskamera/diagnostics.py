@@ -1,16 +1,39 @@
 """Diagnostics: the home's options and state, with credentials and personal data redacted."""
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 
-from . import media
 from .const import CONF_PASSWORD, CONF_STREAM_URL, CONF_USERNAME
 from .runtime import TrygghetskameraConfigEntry
 
 TO_REDACT = {CONF_PASSWORD, CONF_USERNAME, "consent_confirmed_by"}
+
+
+def redact_stream_url(url: str) -> str:
+    """The camera's scheme, host, port and path only.
+
+    User info, the query string, the fragment and `;params` are dropped, not filtered: a
+    camera may carry its password under any name (`pwd`, `auth`, `;password=`).
+    """
+    if not isinstance(url, str):
+        return "<invalid>"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return "<invalid>"
+    if not parts.scheme or not parts.netloc:
+        return url  # a local file of the tests and the demo: nothing secret in a path
+    netloc = f"[{host}]" if host and ":" in host else host or ""
+    if port is not None:
+        netloc = f"{netloc}:{port}"
+    path = ";".join(parts.path.split(";")[:1])
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
 
 
 async def async_get_config_entry_diagnostics(
@@ -18,7 +41,7 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """Return what an installer needs to understand a home's state; never a secret or frame."""
     data = async_redact_data(dict(entry.data), TO_REDACT)
-    data[CONF_STREAM_URL] = media.redact_url(entry.data[CONF_STREAM_URL])
+    data[CONF_STREAM_URL] = redact_stream_url(entry.data[CONF_STREAM_URL])
     diagnostics: dict[str, Any] = {"data": data, "options": dict(entry.options), "state": None}
     # A home that failed to start has no runtime, and is when an installer needs this most.
     if entry.state is not ConfigEntryState.LOADED:

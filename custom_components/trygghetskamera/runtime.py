@@ -72,6 +72,8 @@ from .supervision import (
 _LOGGER = logging.getLogger(__name__)
 
 STORAGE_VERSION = 1
+# The fault of a home whose facts the audit log cannot take (see `async_flush_audit`).
+AUDIT_FAULT = "audit_log"
 
 type TrygghetskameraConfigEntry = ConfigEntry[HomeRuntime]
 
@@ -149,6 +151,8 @@ class HomeRuntime:
         self._audit_lock = asyncio.Lock()
         self._equipment_faults: frozenset[str] = frozenset()
         self._privacy_fault = False
+        # The audit log could not take the last facts: a fault of the home until it can.
+        self._audit_fault = False
         # The camera (its URL without credentials) the home was commissioned with.
         self._camera: str | None = None
         self._unsub_equipment: CALLBACK_TYPE | None = None
@@ -229,7 +233,8 @@ class HomeRuntime:
                 self.audit("consent_recorded", record.get("entered_by"), consent=True, **record)
         faults = self._supervisor.faults
         self._privacy_fault = "privacy" in faults
-        self._equipment_faults = faults - {"privacy"}
+        self._audit_fault = AUDIT_FAULT in faults
+        self._equipment_faults = faults - {"privacy", AUDIT_FAULT}
 
     async def async_start(self) -> None:
         """Catch up with the time that passed, announce it, and arm the timer."""
@@ -335,7 +340,11 @@ class HomeRuntime:
             await self._async_update_faults()
 
     async def _async_update_faults(self) -> None:
-        faults = self._equipment_faults | ({"privacy"} if self._privacy_fault else set())
+        faults = (
+            self._equipment_faults
+            | ({"privacy"} if self._privacy_fault else set())
+            | ({AUDIT_FAULT} if self._audit_fault else set())
+        )
         if faults == self.faults:
             return
         await self._async_commit(self.supervisor.set_faults(self.now(), frozenset(faults)))
@@ -521,21 +530,41 @@ class HomeRuntime:
         self._audit_queue.append(fact)
 
     async def async_flush_audit(self) -> None:
-        """Write every queued fact, in order, and return once all are committed to disk."""
+        """Write every queued fact, in order, and return once all are committed to disk.
+
+        A fact leaves the queue only once its record is committed. If the log cannot be
+        written, the facts stay queued (in order, for the next flush) and the home is at fault
+        (`audit_log`): its visits are raised, never silently lost.
+        """
         trail = async_get_trail(self.hass)
+        failed = False
         async with self._audit_lock:
             while self._audit_queue:
-                fact = self._audit_queue.pop(0)
+                fact = self._audit_queue[0]
                 if trail is None:
+                    self._audit_queue.pop(0)
                     continue
-                await trail.async_append(
-                    fact.kind,
-                    at=fact.at,
-                    entry_id=self.entry.entry_id,
-                    home=self.name,
-                    user_id=fact.user_id,
-                    data=fact.data,
-                )
+                try:
+                    await trail.async_append(
+                        fact.kind,
+                        at=fact.at,
+                        entry_id=self.entry.entry_id,
+                        home=self.name,
+                        user_id=fact.user_id,
+                        data=fact.data,
+                    )
+                except Exception:
+                    _LOGGER.exception(
+                        "The audit log of %s cannot be written; %d facts wait",
+                        self.name,
+                        len(self._audit_queue),
+                    )
+                    failed = True
+                    break
+                self._audit_queue.pop(0)
+        if trail is not None and not self.hass.is_stopping and failed != self._audit_fault:
+            self._audit_fault = failed
+            await self._async_update_faults()
 
     # --- carrying out decisions -------------------------------------------------------------
 
