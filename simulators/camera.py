@@ -38,6 +38,7 @@ from types import FrameType
 from typing import ClassVar, get_args
 
 import av
+from av.video.codeccontext import VideoCodecContext
 
 from .child import PASSWORD_ENV, StartStop
 from .scenes import SceneKind, scene_frames
@@ -48,10 +49,12 @@ _QSCALE = 3
 
 def jpeg_frames(frames: Iterable[av.VideoFrame], fps: int) -> Iterator[bytes]:
     """Encode frames as baseline JPEGs with FFmpeg's MJPEG encoder."""
-    encoder: av.CodecContext | None = None
+    encoder: VideoCodecContext | None = None
     for index, frame in enumerate(frames):
         if encoder is None:
-            encoder = av.CodecContext.create("mjpeg", "w")
+            created = av.CodecContext.create("mjpeg", "w")
+            assert isinstance(created, VideoCodecContext)
+            encoder = created
             encoder.width, encoder.height = frame.width, frame.height
             encoder.pix_fmt = "yuvj420p"
             encoder.time_base = Fraction(1, fps)

@@ -21,6 +21,7 @@ from typing import Literal
 import av
 import av.error
 import av.filter
+import av.video.stream
 
 SceneKind = Literal["night", "black", "still"]
 
@@ -269,7 +270,9 @@ def scene_frames(
         frame.time_base = Fraction(1, fps)
         if graph is not None:
             graph.push(frame)
-            frame = graph.pull()
+            filtered = graph.pull()
+            assert isinstance(filtered, av.VideoFrame)
+            frame = filtered
             frame.pts = index
             frame.time_base = Fraction(1, fps)
         yield frame
@@ -306,6 +309,7 @@ def write_scene_video(
     try:
         with av.open(str(partial), "w", format="mp4") as output:
             stream = output.add_stream(encoder, rate=fps)
+            assert isinstance(stream, av.video.stream.VideoStream)
             stream.width, stream.height = size
             stream.pix_fmt = "yuv420p"
             stream.codec_context.gop_size = 2 * fps

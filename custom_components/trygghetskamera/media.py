@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import av
 import av.container
 import av.error
+from av.video.codeccontext import VideoCodecContext
 import av.video.stream
 
 NETWORK_SCHEMES = frozenset({"rtsp", "rtsps", "http", "https"})
@@ -611,17 +612,18 @@ def _jpeg_qscale(quality: int) -> int:
     return min(31, max(2, round(1.5 + 0.035 * scale)))
 
 
-def _jpeg_encoder(width: int, height: int, quality: int) -> av.CodecContext:
+def _jpeg_encoder(width: int, height: int, quality: int) -> VideoCodecContext:
     # One encoder per thread, size and quality: creating one adds 40 % to an encode (1.5 ms
     # instead of 1.1 ms at 640x480), and a codec context must not be shared between threads.
     key = (width, height, quality)
-    cache: dict[tuple[int, int, int], av.CodecContext] = getattr(_jpeg_encoders, "cache", {})
+    cache: dict[tuple[int, int, int], VideoCodecContext] = getattr(_jpeg_encoders, "cache", {})
     _jpeg_encoders.cache = cache
     encoder = cache.get(key)
     if encoder is None:
         if len(cache) > 4:
             cache.clear()
         encoder = av.CodecContext.create("mjpeg", "w")
+        assert isinstance(encoder, VideoCodecContext)
         encoder.width = width
         encoder.height = height
         encoder.pix_fmt = _JPEG_FORMAT
