@@ -197,8 +197,15 @@ class Home:
         await self.hass.async_block_till_done()
 
     def visit_data(self) -> list[dict[str, Any]]:
-        """The data of every `trygghetskamera_visit_required` bus event so far."""
-        return [dict(event.data) for event in self.visits_required]
+        """The data of every `trygghetskamera_visit_required` bus event so far.
+
+        Each carries its own visit id (checked here, then left out of the comparison).
+        """
+        data = [dict(event.data) for event in self.visits_required]
+        ids = [item.pop("visit_id") for item in data]
+        assert all(ids)
+        assert len(set(ids)) == len(ids)
+        return data
 
 
 async def new_home(
@@ -821,6 +828,24 @@ async def test_night_report_lists_every_slot_once_the_night_is_over(
     assert home.night_reports == []
     await home.go(at("05:00"))
     [report] = home.night_reports
+    [visit_id] = [event.data["visit_id"] for event in home.visits_required]
+    no_visit = {
+        "visit_id": None,
+        "raised": None,
+        "acknowledged": None,
+        "done": None,
+        "response_minutes": None,
+        "escalations": 0,
+        "visits": [],
+    }
+    missed = {
+        "visit_id": visit_id,
+        "raised": "2026-01-16T05:00:00+01:00",
+        "acknowledged": None,
+        "done": None,
+        "response_minutes": None,
+        "escalations": 0,
+    }
     assert report.data == {
         "entry_id": home.entry.entry_id,
         "device_id": home.device_id,
@@ -833,21 +858,25 @@ async def test_night_report_lists_every_slot_once_the_night_is_over(
                 "reason": None,
                 "follow_ups": 0,
                 "visit_done": False,
-            },
+            }
+            | no_visit,
             {
                 "slot": "2026-01-16T01:30:00+01:00",
                 "result": "ok",
                 "reason": None,
                 "follow_ups": 1,
                 "visit_done": False,
-            },
+            }
+            | no_visit,
             {
                 "slot": "2026-01-16T04:30:00+01:00",
                 "result": "visit_required",
                 "reason": "missed",
                 "follow_ups": 0,
                 "visit_done": False,
-            },
+            }
+            | missed
+            | {"visits": [missed | {"reason": "missed", "urgent": False, "overdue": False}]},
         ],
         "visits_open": 1,
     }

@@ -93,7 +93,15 @@ async def test_visit_done_clears_the_visit_and_records_who(
     [done] = [fact for fact in facts if fact.kind == "visit_done"]
     assert done.user_id == night_staff
     assert done.data["note"] == "Sov gott"
-    assert done.data["visits"] == [{"slot": "2026-01-15T22:30:00+01:00", "reason": "missed"}]
+    [visit_id] = [event.data["visit_id"] for event in home.visits_required]
+    assert done.data["visits"] == [
+        {
+            "visit_id": visit_id,
+            "slot": "2026-01-15T22:30:00+01:00",
+            "reason": "missed",
+            "response_minutes": 20.0,
+        }
+    ]
 
     # The night report says the visit was made.
     await home.go(at("06:00"))
@@ -107,7 +115,7 @@ async def test_visit_done_acknowledges_every_open_visit_at_once(
     await home.go(at("23:00"))
     await home.go(at("01:31"))
     await home.look(Outcome.NEEDS_HELP)
-    assert home.state("visit_required").attributes["open_visits"] == 2
+    assert len(home.state("visit_required").attributes["open_visits"]) == 2
     await _call(hass, "visit_done", {"device_id": home.device_id})
     assert home.state("visit_required").state == "off"
     assert len(home.visits_cleared) == 1

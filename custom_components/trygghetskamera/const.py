@@ -31,6 +31,11 @@ CONF_VIEW_MODE: Final = "view_mode"
 CONF_VIEW_REGION: Final = "view_region"
 CONF_MQTT_PUBLISH: Final = "mqtt_publish"
 CONF_AUDIT_RETENTION_MONTHS: Final = "audit_retention_months"
+# The patrol's loop (DESIGN.md "Visits").
+CONF_PHYSICAL_TIMES: Final = "physical_times"
+CONF_ACK_MINUTES: Final = "ack_minutes"
+CONF_URGENT_ACK_MINUTES: Final = "urgent_ack_minutes"
+CONF_RESPONSE_MINUTES: Final = "response_minutes"
 
 EQUIPMENT_ENTITIES: Final = (
     CONF_PRIVACY_ENTITY,
@@ -52,6 +57,11 @@ VIEW_SECONDS_RANGE: Final = (10, 120)
 SLOT_MINUTES_RANGE: Final = (5, 120)
 FOLLOW_UP_MINUTES_RANGE: Final = (1, 60)
 FOLLOW_UPS_RANGE: Final = (0, 3)
+DEFAULT_ACK_MINUTES: Final = 10
+DEFAULT_URGENT_ACK_MINUTES: Final = 5
+DEFAULT_RESPONSE_MINUTES: Final = 45
+ACK_MINUTES_RANGE: Final = (1, 60)
+RESPONSE_MINUTES_RANGE: Final = (5, 240)
 
 # How long the config flow waits for the camera's first frame.
 PROBE_TIMEOUT_S: Final = 10.0
@@ -61,9 +71,13 @@ EVENT_VISIT_REQUIRED: Final = f"{DOMAIN}_visit_required"
 EVENT_VISIT_CLEARED: Final = f"{DOMAIN}_visit_cleared"
 EVENT_NIGHT_REPORT: Final = f"{DOMAIN}_night_report"
 EVENT_HOME_REMOVED: Final = f"{DOMAIN}_home_removed"
+EVENT_VISIT_ACKNOWLEDGED: Final = f"{DOMAIN}_visit_acknowledged"
+EVENT_VISIT_ESCALATED: Final = f"{DOMAIN}_visit_escalated"
+EVENT_VISIT_OVERDUE: Final = f"{DOMAIN}_visit_overdue"
 
 # Services.
 SERVICE_VISIT_DONE: Final = "visit_done"
+SERVICE_VISIT_ACKNOWLEDGE: Final = "visit_acknowledge"
 SERVICE_SKIP_NIGHT: Final = "skip_night"
 SERVICE_UNSKIP_NIGHT: Final = "unskip_night"
 SERVICE_PROBE_CAMERA: Final = "probe_camera"
@@ -72,3 +86,4 @@ SERVICE_AUDIT_LOG: Final = "audit_log"
 ATTR_DEVICE_ID: Final = "device_id"
 ATTR_NOTE: Final = "note"
 ATTR_DATE: Final = "date"
+ATTR_VISIT_ID: Final = "visit_id"

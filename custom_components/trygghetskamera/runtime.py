@@ -33,26 +33,36 @@ from homeassistant.util import dt as dt_util
 from . import media
 from .audit_trail import async_get_trail
 from .const import (
+    CONF_ACK_MINUTES,
     CONF_FOLLOW_UP_MINUTES,
     CONF_FOLLOW_UPS,
     CONF_NAME,
     CONF_OPERATORS,
     CONF_PASSWORD,
+    CONF_PHYSICAL_TIMES,
     CONF_POWER_ENTITY,
+    CONF_RESPONSE_MINUTES,
     CONF_SLOT_MINUTES,
     CONF_STREAM_URL,
     CONF_TIMES,
+    CONF_URGENT_ACK_MINUTES,
     CONF_USERNAME,
     CONF_VIEW_SECONDS,
     CONSENT_RECORD,
+    DEFAULT_ACK_MINUTES,
     DEFAULT_FOLLOW_UP_MINUTES,
     DEFAULT_FOLLOW_UPS,
+    DEFAULT_RESPONSE_MINUTES,
     DEFAULT_SLOT_MINUTES,
+    DEFAULT_URGENT_ACK_MINUTES,
     DEFAULT_VIEW_SECONDS,
     DOMAIN,
     EQUIPMENT_ENTITIES,
     EVENT_NIGHT_REPORT,
+    EVENT_VISIT_ACKNOWLEDGED,
     EVENT_VISIT_CLEARED,
+    EVENT_VISIT_ESCALATED,
+    EVENT_VISIT_OVERDUE,
     EVENT_VISIT_REQUIRED,
     PROBE_TIMEOUT_S,
 )
@@ -89,6 +99,31 @@ ENTITY_EVENT_TYPES: tuple[EventType, ...] = (
     EventType.NIGHT_REPORT,
 )
 
+# A visit's life on the bus (DESIGN.md "Visits"); the watchdog fires the same for its visits.
+VISIT_LIFE_EVENTS: dict[EventType, str] = {
+    EventType.VISIT_ACKNOWLEDGED: EVENT_VISIT_ACKNOWLEDGED,
+    EventType.VISIT_ESCALATED: EVENT_VISIT_ESCALATED,
+    EventType.VISIT_OVERDUE: EVENT_VISIT_OVERDUE,
+}
+
+
+def visit_life_data(event: Event) -> dict[str, Any]:
+    """The bus event's data for a visit's acknowledgement, escalation or deadline."""
+    data: dict[str, Any] = {
+        "visit_id": event.data["visit_id"],
+        "slot": event.slot,
+        "reason": event.data.get("reason"),
+        "urgent": bool(event.data.get("urgent", False)),
+    }
+    if event.type is EventType.VISIT_ACKNOWLEDGED:
+        data |= {"user": event.data.get("user_id"), "note": event.data.get("note")}
+    elif event.type is EventType.VISIT_ESCALATED:
+        data |= {"level": event.data["level"], "minutes": event.data.get("minutes")}
+    else:
+        data |= {"minutes": event.data["minutes"]}
+    return data
+
+
 # Shown in the repair issue of a home that is not commissioned: passed, or still missing.
 CHECK_PASSED = "✅"
 CHECK_MISSING = "❌"
@@ -112,6 +147,11 @@ def home_config(options: dict[str, Any]) -> HomeConfig:
         follow_up_minutes=int(options.get(CONF_FOLLOW_UP_MINUTES, DEFAULT_FOLLOW_UP_MINUTES)),
         follow_ups=int(options.get(CONF_FOLLOW_UPS, DEFAULT_FOLLOW_UPS)),
         view_seconds=int(options.get(CONF_VIEW_SECONDS, DEFAULT_VIEW_SECONDS)),
+        # Homes added before physical times existed read as all digital.
+        physical_times=tuple(options.get(CONF_PHYSICAL_TIMES) or ()),
+        ack_minutes=int(options.get(CONF_ACK_MINUTES, DEFAULT_ACK_MINUTES)),
+        urgent_ack_minutes=int(options.get(CONF_URGENT_ACK_MINUTES, DEFAULT_URGENT_ACK_MINUTES)),
+        response_minutes=int(options.get(CONF_RESPONSE_MINUTES, DEFAULT_RESPONSE_MINUTES)),
     )
 
 
@@ -324,9 +364,21 @@ class HomeRuntime:
         self.audit("consent_recorded", user_id, consent=True, **record)
         await self.async_set_consent(True, user_id)
 
-    async def async_visit_done(self, user_id: str | None, note: str | None) -> None:
-        """Staff acknowledge the physical visit."""
-        await self._async_commit(self.supervisor.visit_done(dt_util.utcnow(), user_id, note))
+    async def async_visit_done(
+        self, user_id: str | None, note: str | None, visit_ids: list[str] | None = None
+    ) -> None:
+        """Staff report physical visits done: these, or the home's open ones (see the core)."""
+        await self._async_commit(
+            self.supervisor.visit_done(dt_util.utcnow(), user_id, note, visit_ids)
+        )
+
+    async def async_acknowledge_visits(
+        self, user_id: str | None, note: str | None, visit_ids: list[str] | None = None
+    ) -> None:
+        """Staff are on their way to these visits, or to every one nobody acknowledged yet."""
+        await self._async_commit(
+            self.supervisor.acknowledge_visits(dt_util.utcnow(), user_id, note, visit_ids)
+        )
 
     async def async_set_faults(self, faults: frozenset[str]) -> None:
         """The set of equipment faults reported by the home's entities changed."""
@@ -598,8 +650,11 @@ class HomeRuntime:
                     "reason": str(event.data["reason"]),
                     "urgent": bool(event.data.get("urgent", False)),
                     "slot": event.slot,
+                    "visit_id": event.data["visit_id"],
                 },
             )
+        elif event.type in VISIT_LIFE_EVENTS:
+            self.hass.bus.async_fire(VISIT_LIFE_EVENTS[event.type], base | visit_life_data(event))
         elif event.type is EventType.VISIT_CLEARED:
             self.hass.bus.async_fire(EVENT_VISIT_CLEARED, base)
         elif event.type is EventType.NIGHT_REPORT:
@@ -629,14 +684,8 @@ class HomeRuntime:
 
 
 def _config_from_key(data: dict[str, Any]) -> HomeConfig:
-    return HomeConfig(**(data | {"times": tuple(data["times"])}))
+    return HomeConfig.from_dict(data)
 
 
 def _config_key(config: HomeConfig) -> dict[str, Any]:
-    return {
-        "times": list(config.times),
-        "slot_minutes": config.slot_minutes,
-        "follow_up_minutes": config.follow_up_minutes,
-        "follow_ups": config.follow_ups,
-        "view_seconds": config.view_seconds,
-    }
+    return config.as_dict()

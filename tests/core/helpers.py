@@ -45,6 +45,15 @@ def home(
     return Supervisor(config, TZ, now or jan(15, 12), consent=consent)
 
 
+# A visit's own life (escalations, deadlines, acknowledgements): tested in test_visits.py.
+LIFE = frozenset({EventType.VISIT_ESCALATED, EventType.VISIT_OVERDUE, EventType.VISIT_ACKNOWLEDGED})
+
+
+def without_life(events: Iterable[Event]) -> list[Event]:
+    """The events of slots and looks, without those of the visits' own life."""
+    return [event for event in events if event.type not in LIFE]
+
+
 def types(events: Iterable[Event]) -> list[EventType]:
     """The types of some events, in order."""
     return [event.type for event in events]

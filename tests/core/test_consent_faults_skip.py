@@ -11,7 +11,7 @@ from custom_components.trygghetskamera.supervision import (
     Status,
 )
 
-from .helpers import NIGHT, home, jan, key, of_type, types
+from .helpers import NIGHT, home, jan, key, of_type, types, without_life
 
 SLOT_2230 = key(jan(15, 22, 30))
 SLOT_0130 = key(jan(16, 1, 30))
@@ -33,9 +33,9 @@ def test_consent_withdrawn_mid_night() -> None:
     assert events[1].data["reason"] == "no_consent"
     # The pending follow-up will not happen; nothing can be seen any more.
     assert sup.may_view(jan(15, 22, 53)) is Refusal.NO_CONSENT
-    assert sup.advance(jan(15, 23, 30)) == []
+    assert without_life(sup.advance(jan(15, 23, 30))) == []
     # Every later slot raises its visit at its start.
-    events = sup.advance(jan(16, 1, 30))
+    events = without_life(sup.advance(jan(16, 1, 30)))
     assert types(events) == [EventType.VISIT_REQUIRED]
     assert events[0].slot == SLOT_0130
     assert events[0].at == jan(16, 1, 30)
@@ -75,14 +75,19 @@ def test_no_consent_visit_stays_until_acknowledged_even_after_the_slot() -> None
     assert sup.visit_required
     events = sup.visit_done(jan(15, 23, 31), "patrol", "asleep")
     assert types(events) == [EventType.VISIT_DONE, EventType.VISIT_CLEARED]
-    assert events[0].data["visits"] == [{"slot": SLOT_2230, "reason": "no_consent"}]
+    [visit] = events[0].data["visits"]
+    assert (visit["slot"], visit["reason"], visit["response_minutes"]) == (
+        SLOT_2230,
+        "no_consent",
+        61.0,
+    )
     assert not sup.visit_required
 
 
 def test_consent_given_again_allows_looks_at_the_next_slot() -> None:
     sup = home(consent=False)
     sup.advance(jan(15, 22, 30))
-    events = sup.set_consent(jan(15, 23, 30), True, "resident")
+    events = without_life(sup.set_consent(jan(15, 23, 30), True, "resident"))
     assert types(events) == [EventType.CONSENT_CHANGED]
     sup.advance(jan(16, 1, 31))
     assert sup.may_view(jan(16, 1, 31)) is None
@@ -142,7 +147,7 @@ def test_fault_visit_stays_until_slot_ended_and_acknowledged() -> None:
     sup.advance(jan(15, 22, 35))
     sup.set_faults(jan(15, 22, 35), frozenset({"plug"}))
     sup.set_faults(jan(15, 22, 40), frozenset())
-    events = sup.visit_done(jan(15, 22, 45), "patrol", None)
+    events = without_life(sup.visit_done(jan(15, 22, 45), "patrol", None))
     assert types(events) == [EventType.VISIT_DONE]
     assert sup.visit_required
     assert sup.next_wakeup(jan(15, 22, 45)) == jan(15, 23)

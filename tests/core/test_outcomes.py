@@ -120,7 +120,13 @@ def test_follow_ups_three() -> None:
         assert sup.start_session(now, f"s{number}", "nurse") is None
     events = sup.set_outcome(now + timedelta(seconds=20), "s3", Outcome.NOT_VISIBLE, "nurse")
     [visit] = of_type(events, EventType.VISIT_REQUIRED)
-    assert visit.data == {"reason": "not_visible", "urgent": False, "follow_ups": 3, "extra": False}
+    assert visit.data == {
+        "visit_id": sup.open_visits[0].visit_id,
+        "reason": "not_visible",
+        "urgent": False,
+        "follow_ups": 3,
+        "extra": False,
+    }
 
 
 def test_needs_help_requires_urgent_visit_at_once() -> None:

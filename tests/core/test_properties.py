@@ -113,6 +113,10 @@ facts = st.one_of(
     st.tuples(st.just("faults"), st.just(frozenset())),
     st.tuples(st.just("skip"), st.integers(-1, 2)),
     st.tuples(st.just("visit_done"), st.none()),
+    st.tuples(st.just("visit_done"), st.sampled_from(["patrol", "team_leader"])),
+    st.tuples(st.just("acknowledge"), st.sampled_from(["patrol", "team_leader"])),
+    st.tuples(st.just("visit_done_id"), st.integers(0, 3)),
+    st.tuples(st.just("acknowledge_id"), st.integers(0, 3)),
     st.tuples(st.just("restart"), st.none()),
     st.tuples(st.just("restart"), configs()),  # options changed while Home Assistant was down
     st.tuples(st.just("config"), configs()),
@@ -138,6 +142,13 @@ class Oracle:
     sessions: dict[str, tuple[datetime, int]] = field(default_factory=dict)
     config_changed_at: datetime | None = None
     seen: set[str] = field(default_factory=set)
+    # Each visit's life, from the events: raised once, levels rising, overdue once, done once.
+    visit_ids: set[str] = field(default_factory=set)
+    levels: dict[str, int] = field(default_factory=dict)
+    overdue: set[str] = field(default_factory=set)
+    visits_acknowledged: dict[str, str | None] = field(default_factory=dict)
+    visits_done: set[str] = field(default_factory=set)
+    raised_at: dict[str, datetime] = field(default_factory=dict)
 
     def see(self, events: list[Event]) -> None:
         """Learn from the events of one fact."""
@@ -152,9 +163,33 @@ class Oracle:
                     self.results.setdefault(event.slot, []).append(event.type)
             if event.type is EventType.VISIT_REQUIRED:
                 self.raised[(event.slot, event.data["reason"])] += 1
+                assert event.data["visit_id"] not in self.visit_ids, "a visit id used twice"
+                self.visit_ids.add(event.data["visit_id"])
+                self.raised_at[event.data["visit_id"]] = event.at
             if event.type is EventType.VISIT_DONE:
                 for visit in event.data["visits"]:
                     self.acknowledged[(visit["slot"], visit["reason"])] += 1
+                    assert visit["visit_id"] not in self.visits_done, "a visit done twice"
+                    self.visits_done.add(visit["visit_id"])
+            if event.type is EventType.VISIT_ESCALATED:
+                visit_id = event.data["visit_id"]
+                assert visit_id in self.visit_ids
+                # Never once someone is on the way (or was there), never the same level twice.
+                assert visit_id not in self.visits_acknowledged
+                assert visit_id not in self.visits_done
+                assert event.data["level"] > self.levels.get(visit_id, 0)
+                self.levels[visit_id] = event.data["level"]
+            if event.type is EventType.VISIT_OVERDUE:
+                visit_id = event.data["visit_id"]
+                assert visit_id in self.visit_ids
+                assert visit_id not in self.visits_done
+                assert visit_id not in self.overdue, "overdue twice"
+                self.overdue.add(visit_id)
+            if event.type is EventType.VISIT_ACKNOWLEDGED:
+                visit_id = event.data["visit_id"]
+                assert visit_id in self.visit_ids
+                assert visit_id not in self.visits_acknowledged, "acknowledged twice"
+                self.visits_acknowledged[visit_id] = event.data["user_id"]
             if event.type is EventType.FOLLOW_UP:
                 self.follow_ups[event.slot] = (
                     datetime.fromisoformat(event.data["due"]),
@@ -217,13 +252,19 @@ def check(supervisor: Supervisor, oracle: Oracle, now: datetime) -> None:
     # No visit requirement is lost: each raised one is open or was acknowledged.
     open_now = Counter((visit.slot, str(visit.reason)) for visit in supervisor.open_visits)
     unacknowledged = Counter(
-        (visit.slot, str(visit.reason))
-        for visit in supervisor.open_visits
-        if not visit.acknowledged
+        (visit.slot, str(visit.reason)) for visit in supervisor.open_visits if not visit.done
     )
     assert oracle.raised == oracle.acknowledged + unacknowledged
     assert open_now >= unacknowledged
     assert supervisor.visit_required == bool(supervisor.open_visits)
+    # Every open visit was announced, with its id, and its life matches what was announced.
+    for visit in supervisor.open_visits:
+        assert visit.visit_id in oracle.visit_ids
+        assert visit.escalations == oracle.levels.get(visit.visit_id, 0)
+        assert visit.overdue == (visit.visit_id in oracle.overdue)
+        assert visit.done == (visit.visit_id in oracle.visits_done)
+        if visit.acknowledged_at is not None:
+            assert oracle.visits_acknowledged[visit.visit_id] == visit.acknowledged_by
     # The next wake-up is never in the past.
     wake = supervisor.next_wakeup(now)
     assert wake is not None
@@ -286,7 +327,30 @@ def apply(
             if not allowed:
                 assert EventType.SKIPPED not in [event.type for event in events]
         case "visit_done":
-            events = supervisor.visit_done(now, "patrol", None)
+            user = value or "patrol"
+            finishing = supervisor.visits_to_finish(user)
+            mine = [
+                visit.acknowledged_at
+                for visit in supervisor.open_visits
+                if not visit.done and visit.acknowledged_by == user and visit.acknowledged_at
+            ]
+            events = supervisor.visit_done(now, user, None)
+            if mine:
+                # Never a visit raised after the caller's own acknowledgement.
+                for visit_id in finishing:
+                    assert oracle.raised_at[visit_id] <= max(mine)
+        case "visit_done_id" | "acknowledge_id":
+            pending = [visit.visit_id for visit in supervisor.open_visits]
+            chosen = [pending[value % len(pending)]] if pending else []
+            if kind == "visit_done_id":
+                events = supervisor.visit_done(now, "patrol", "note", chosen)
+                for visit_id in chosen:
+                    left = supervisor.visit(visit_id)
+                    assert left is None or left.done
+            else:
+                events = supervisor.acknowledge_visits(now, "patrol", None, chosen)
+        case "acknowledge":
+            events = supervisor.acknowledge_visits(now, value, "on my way")
         case "restart":
             data = json.loads(json.dumps(supervisor.to_dict()))
             assert data == supervisor.to_dict()

@@ -14,7 +14,7 @@ from custom_components.trygghetskamera.supervision import (
     Supervisor,
 )
 
-from .helpers import NIGHT, TZ, home, jan, key, of_type, run_until, types
+from .helpers import NIGHT, TZ, home, jan, key, of_type, run_until, types, without_life
 
 SLOT_2230 = key(jan(15, 22, 30))
 
@@ -221,7 +221,7 @@ def test_visit_done_clears_every_open_visit_and_emits_visit_cleared_once() -> No
     sup = home()
     events = sup.advance(jan(16, 2, 30))
     assert len(of_type(events, EventType.VISIT_REQUIRED)) == 2  # once per requirement
-    events = sup.visit_done(jan(16, 2, 40), "patrol", "all well")
+    events = without_life(sup.visit_done(jan(16, 2, 40), "patrol", "all well"))
     assert types(events) == [EventType.VISIT_DONE, EventType.VISIT_CLEARED]
     assert events[0].data["note"] == "all well"
     assert events[0].data["user_id"] == "patrol"
@@ -246,13 +246,25 @@ def test_urgent_visit_reason_wins() -> None:
 
 def test_visit_on_the_report_is_marked_done() -> None:
     sup = home(("22:30", "01:30"))
-    sup.advance(jan(15, 23))
+    events = sup.advance(jan(15, 23))
     sup.visit_done(jan(15, 23, 20), "patrol", None)
     sup.start_session(jan(16, 1, 31), "s1", "nurse")
-    events = sup.set_outcome(jan(16, 1, 32), "s1", Outcome.OK, "nurse")
+    events += sup.set_outcome(jan(16, 1, 32), "s1", Outcome.OK, "nurse")
     events += sup.advance(jan(16, 2))
     [report] = of_type(events, EventType.NIGHT_REPORT)
     assert report.at == jan(16, 2)
+    [visit_id] = [event.data["visit_id"] for event in of_type(events, EventType.VISIT_REQUIRED)]
+    missed_visit = {
+        "visit_id": visit_id,
+        "reason": "missed",
+        "urgent": False,
+        "raised": "2026-01-15T23:00:00+01:00",
+        "acknowledged": None,
+        "done": {"user": "patrol", "at": "2026-01-15T23:20:00+01:00"},
+        "response_minutes": 20.0,
+        "escalations": 2,  # 23:10 and 23:20: nobody said they were on their way
+        "overdue": False,
+    }
     assert report.data == {
         "night": "2026-01-15",
         "slots": [
@@ -262,6 +274,13 @@ def test_visit_on_the_report_is_marked_done() -> None:
                 "reason": "missed",
                 "follow_ups": 0,
                 "visit_done": True,
+                "visit_id": visit_id,
+                "raised": "2026-01-15T23:00:00+01:00",
+                "acknowledged": None,
+                "done": {"user": "patrol", "at": "2026-01-15T23:20:00+01:00"},
+                "response_minutes": 20.0,
+                "escalations": 2,
+                "visits": [missed_visit],
             },
             {
                 "slot": key(jan(16, 1, 30)),
@@ -269,6 +288,13 @@ def test_visit_on_the_report_is_marked_done() -> None:
                 "reason": None,
                 "follow_ups": 0,
                 "visit_done": False,
+                "visit_id": None,
+                "raised": None,
+                "acknowledged": None,
+                "done": None,
+                "response_minutes": None,
+                "escalations": 0,
+                "visits": [],
             },
         ],
         "visits_open": 0,
@@ -339,15 +365,14 @@ def test_next_wakeup_is_all_the_runtime_needs() -> None:
         wakeups.append(wake)
         now = wake
         sup.advance(now)
-    # Slot starts and ends (missed), and the report with the last close.
-    assert wakeups == [
-        jan(15, 22, 30),
-        jan(15, 23),
-        jan(16, 1, 30),
-        jan(16, 2),
-        jan(16, 4, 30),
-        jan(16, 5),
-    ]
+    # Slot starts and ends (missed), and the report with the last close...
+    slots = [jan(15, 22, 30), jan(15, 23), jan(16, 1, 30), jan(16, 2), jan(16, 4, 30), jan(16, 5)]
+    assert [wake for wake in wakeups if wake in slots] == slots
+    # ...and the visits' escalations (every 10 minutes, six levels) and deadlines (45 minutes).
+    raised = [jan(15, 23), jan(16, 2), jan(16, 5)]
+    life = {at + timedelta(minutes=10 * level) for at in raised for level in range(1, 7)}
+    life |= {at + timedelta(minutes=45) for at in raised}
+    assert {wake for wake in wakeups if wake not in slots} == life
 
 
 def test_next_supervision() -> None:

@@ -3,6 +3,7 @@
 - `schedule`: agreed local times -> the slots of a night (across midnight, DST-safe).
 - `model`: the domain's words: statuses, outcomes, reasons, refusals, events, configuration.
 - `state`: the records a home keeps between facts, and their JSON-safe form.
+- `visits`: a required visit's life (acknowledged, escalated, overdue, done), `VisitBook`.
 - `home`: `Supervisor`, the per-home state machine that applies the municipalities' rules.
 """
 
@@ -20,6 +21,7 @@ from .model import (
     SlotResult,
     Status,
     Visit,
+    VisitStage,
 )
 from .schedule import (
     ProblemCode,
@@ -31,6 +33,7 @@ from .schedule import (
     validate_times,
 )
 from .state import OUTCOME_GRACE
+from .visits import VisitBook, VisitPolicy, to_acknowledge, to_finish, visit_summary
 
 __all__ = [
     "CATCH_UP_NIGHTS",
@@ -51,8 +54,14 @@ __all__ = [
     "Supervisor",
     "TimeProblem",
     "Visit",
+    "VisitBook",
+    "VisitPolicy",
+    "VisitStage",
     "night_of",
     "parse_time",
     "slots_for_night",
+    "to_acknowledge",
+    "to_finish",
     "validate_times",
+    "visit_summary",
 ]

@@ -22,14 +22,16 @@ The rules (the municipalities' promises to their residents; the contract is docs
   a night may be skipped from tonight up to a year ahead, and the skip undone until its first
   slot begins;
 - a visit stays required until staff report it done (`visit_done`); a `fault` or `no_consent`
-  visit also stays until the window it replaces has ended;
+  visit also stays until the window it replaces has ended; each visit's own life (acknowledged,
+  escalated, overdue, done) is the `visits` module's;
+- an agreed time of `physical_times` is a physical visit by plan: it raises a `planned` visit at
+  its start and takes no look;
 - each slot ends in exactly one of ok, visit required or skipped, and each night with slots gets
   one night report once its last slot and follow-ups have closed.
 """
 
 from collections.abc import Callable, Iterable
 import copy
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple, Self
@@ -57,9 +59,8 @@ from .state import (
     event_from_dict,
     event_to_dict,
     load_time,
-    visit_from_dict,
-    visit_to_dict,
 )
+from .visits import VisitBook, VisitPolicy, to_acknowledge, to_finish, visit_summary
 
 STATE_VERSION = 1
 # After a long outage only the current night and this many before it are caught up with: older
@@ -68,8 +69,6 @@ CATCH_UP_NIGHTS = 7
 # How far ahead to look for the next slot (nights can be skipped well in advance).
 _SCAN_NIGHTS = 800
 _TICK = timedelta(microseconds=1)
-# Visits that replace a whole check and therefore stay open until its window has ended.
-_HELD_REASONS = frozenset({Reason.FAULT, Reason.NO_CONSENT})
 
 
 def _one_year_after(night: date) -> date:
@@ -94,13 +93,7 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _config_from_dict(data: dict[str, Any]) -> HomeConfig:
-    return HomeConfig(
-        times=tuple(data["times"]),
-        slot_minutes=int(data["slot_minutes"]),
-        follow_up_minutes=int(data["follow_up_minutes"]),
-        follow_ups=int(data["follow_ups"]),
-        view_seconds=int(data["view_seconds"]),
-    )
+    return HomeConfig.from_dict(data)
 
 
 @lru_cache(maxsize=256)
@@ -120,9 +113,18 @@ class Supervisor:
     """
 
     def __init__(
-        self, config: HomeConfig, tz: ZoneInfo, now: datetime, *, consent: bool = True
+        self,
+        config: HomeConfig,
+        tz: ZoneInfo,
+        now: datetime,
+        *,
+        consent: bool = True,
+        visit_prefix: str | None = None,
     ) -> None:
-        """A new home: slots starting at `now` or later are owed, earlier ones are not."""
+        """A new home: slots starting at `now` or later are owed, earlier ones are not.
+
+        `visit_prefix` begins each of its visit ids (random unless given).
+        """
         self._config = config
         self._tz = tz
         now = _utc(now)
@@ -136,7 +138,10 @@ class Supervisor:
         self._slots: dict[str, SlotState] = {}
         self._skipped: set[date] = set()
         self._reported: set[date] = set()
-        self._visits: list[Visit] = []
+        self._book = VisitBook(visit_prefix)
+        # The `now` that time is being advanced to (an escalation after an outage resumes at the
+        # level reached by then). Not state: set by each advance.
+        self._horizon = now
         self._session: SessionState | None = None
         # Kept so that a `needs_help` arriving after the outcome timed out is not lost.
         self._last_finished: SessionState | None = None
@@ -167,7 +172,7 @@ class Supervisor:
             "slots": [record.to_dict() for record in self._ordered_slots()],
             "skipped": sorted(night.isoformat() for night in self._skipped),
             "reported": sorted(night.isoformat() for night in self._reported),
-            "visits": [visit_to_dict(visit) for visit in self._visits],
+            "visits": self._book.to_dict(),
             "session": None if self._session is None else self._session.to_dict(),
             "last_finished": (
                 None if self._last_finished is None else self._last_finished.to_dict()
@@ -210,7 +215,13 @@ class Supervisor:
             home._slots[record.slot.key] = record
         home._skipped = {date.fromisoformat(night) for night in data["skipped"]}
         home._reported = {date.fromisoformat(night) for night in data["reported"]}
-        home._visits = [visit_from_dict(item) for item in data["visits"]]
+        visits = data["visits"]
+        # Before visits had ids the open ones were saved as a plain list.
+        home._book = (
+            VisitBook.from_legacy(visits)
+            if isinstance(visits, list)
+            else VisitBook.from_dict(visits)
+        )
         if data["session"] is not None:
             home._session = SessionState.from_dict(data["session"])
         if data["last_finished"] is not None:
@@ -424,25 +435,43 @@ class Supervisor:
                     events += self._raise(record, Reason.FAULT, now)
         return events
 
-    def visit_done(self, now: datetime, user_id: str | None, note: str | None) -> list[Event]:
-        """Staff report the physical visit done: every open visit is acknowledged.
+    def acknowledge_visits(
+        self,
+        now: datetime,
+        user_id: str | None,
+        note: str | None = None,
+        visit_ids: list[str] | None = None,
+    ) -> list[Event]:
+        """Staff are on their way ("on my way"): these visits, or every one nobody acknowledged.
 
-        Acknowledged visits clear at once, except `fault` and `no_consent` ones whose window is
-        still open: they clear when it ends.
+        An acknowledged visit escalates no more; it stays open until it is done.
         """
         now = _utc(now)
         events = self._drain() + self._advance(now)
-        acknowledged: list[Visit] = []
-        remaining: list[Visit] = []
-        for visit in self._visits:
-            current = visit
-            if not visit.acknowledged:
-                acknowledged.append(visit)
-                current = replace(visit, acknowledged_by=user_id, acknowledged_at=now)
-                if visit.slot is not None and (record := self._slots.get(visit.slot)):
-                    record.visit_done = True
-            if not self._expired(current, now):
-                remaining.append(current)
+        ids = to_acknowledge(self._book.open) if visit_ids is None else visit_ids
+        return events + self._book.acknowledge(now, user_id, ids, note)
+
+    def visit_done(
+        self,
+        now: datetime,
+        user_id: str | None,
+        note: str | None,
+        visit_ids: list[str] | None = None,
+    ) -> list[Event]:
+        """Staff report physical visits done: these, or the ones open now (see `to_finish`).
+
+        Done visits clear at once, except `fault` and `no_consent` ones whose window is still
+        open: they clear when it ends.
+        """
+        now = _utc(now)
+        events = self._drain() + self._advance(now)
+        had = bool(self._book.open)
+        ids = to_finish(self._book.open, user_id) if visit_ids is None else visit_ids
+        finished = self._book.done(now, user_id, ids, note)
+        for visit in finished:
+            if visit.slot is not None and (record := self._slots.get(visit.slot)):
+                record.visit_done = True
+        self._book.keep_closed(set(self._slots))
         events.append(
             Event(
                 EventType.VISIT_DONE,
@@ -452,12 +481,18 @@ class Supervisor:
                     "user_id": user_id,
                     "note": note,
                     "visits": [
-                        {"slot": visit.slot, "reason": str(visit.reason)} for visit in acknowledged
+                        {
+                            "visit_id": visit.visit_id,
+                            "slot": visit.slot,
+                            "reason": str(visit.reason),
+                            "response_minutes": visit_summary(visit)["response_minutes"],
+                        }
+                        for visit in finished
                     ],
                 },
             )
         )
-        events += self._replace_visits(remaining, now, user_id)
+        events += self._cleared(had, now, user_id)
         return events
 
     def set_config(self, now: datetime, config: HomeConfig) -> list[Event]:
@@ -537,7 +572,7 @@ class Supervisor:
         home = self._at(now)
         if home._session is not None and home._session.streaming(now):
             return Status.VIEWING
-        if home._visits:
+        if home._book.open:
             return Status.VISIT_REQUIRED
         if not home._consent:
             return Status.NO_CONSENT
@@ -704,24 +739,41 @@ class Supervisor:
     @property
     def open_visits(self) -> list[Visit]:
         """Visits required and not yet cleared, oldest first."""
-        return list(self._visits)
+        return self._book.open
+
+    def open_visits_at(self, now: datetime) -> list[Visit]:
+        """The open visits as they are at `now` (escalations due by then counted)."""
+        return self._at(_utc(now))._book.open
+
+    def visit(self, visit_id: str) -> Visit | None:
+        """The open visit with this id, if any."""
+        return self._book.get(visit_id)
+
+    def visits_to_acknowledge(self) -> list[str]:
+        """The ids `acknowledge_visits` without ids would act on."""
+        return to_acknowledge(self._book.open)
+
+    def visits_to_finish(self, user_id: str | None) -> list[str]:
+        """The ids `visit_done` without ids would act on for this caller."""
+        return to_finish(self._book.open, user_id)
 
     @property
     def visit_required(self) -> bool:
         """A physical visit is required."""
-        return bool(self._visits)
+        return bool(self._book.open)
 
     @property
     def visit_reason(self) -> Reason | None:
         """The reason of the most pressing open visit: urgent first, then the latest."""
-        if not self._visits:
+        visits = self._book.open
+        if not visits:
             return None
-        return max(self._visits, key=lambda visit: (visit.urgent, visit.raised_at)).reason
+        return max(visits, key=lambda visit: (visit.urgent, visit.raised_at)).reason
 
     @property
     def urgent(self) -> bool:
         """An open visit is urgent (someone may need help)."""
-        return any(visit.urgent for visit in self._visits)
+        return any(visit.urgent for visit in self._book.open)
 
     @property
     def active_session(self) -> Session | None:
@@ -741,6 +793,7 @@ class Supervisor:
 
     def _advance(self, now: datetime) -> list[Event]:
         events: list[Event] = []
+        self._horizon = now
         first_night = night_of(now, self._tz) - timedelta(days=CATCH_UP_NIGHTS)
         if night_of(self._cursor, self._tz) < first_night:
             self._cursor = max(self._cursor, night_start(first_night, self._tz) - _TICK)
@@ -781,9 +834,8 @@ class Supervisor:
                 yield _Timer(record.window_start, 5, lambda at, r=record: self._open(r, at))
             elif not self._attached(record):
                 yield _Timer(record.window_end, 2, lambda at, r=record: self._missed(r, at))
-        for visit in self._visits:
-            if visit.acknowledged and visit.slot_end is not None:
-                yield _Timer(visit.slot_end, 3, self._expire_visits)
+        if (due := self._book.next_due(VisitPolicy.of(self._config))) is not None:
+            yield _Timer(due, 3, self._visit_timers)
         slot = self._next_slot(self._cursor)
         if slot is not None:
             yield _Timer(slot.start, 4, lambda at, s=slot: self._slot_starts(s, at))
@@ -824,6 +876,9 @@ class Supervisor:
     def _open(self, record: SlotState, at: datetime) -> list[Event]:
         """A check's window opens: without consent or with a fault it becomes a visit."""
         record.opened = True
+        if record.slot.agreed in self._config.physical_times and record.follow_ups == 0:
+            # A physical visit by plan: no look, whatever the camera or consent.
+            return self._raise(record, Reason.PLANNED, at)
         if not self._consent:
             return self._raise(record, Reason.NO_CONSENT, at)
         if self._faults:
@@ -833,26 +888,44 @@ class Supervisor:
     def _missed(self, record: SlotState, at: datetime) -> list[Event]:
         return self._raise(record, Reason.MISSED, at)
 
-    def _expire_visits(self, at: datetime) -> list[Event]:
-        remaining = [visit for visit in self._visits if not self._expired(visit, at)]
-        return self._replace_visits(remaining, at, None)
+    def _visit_timers(self, at: datetime) -> list[Event]:
+        """Escalations and deadlines due; done visits whose held window has ended clear."""
+        had = bool(self._book.open)
+        events = self._book.advance(VisitPolicy.of(self._config), max(at, self._horizon))
+        self._book.expire(at)
+        self._book.keep_closed(set(self._slots))
+        return events + self._cleared(had, at, None)
 
     def _report(self, night: date, at: datetime) -> list[Event]:
         records = [record for record in self._ordered_slots() if record.slot.night == night]
         keys = {record.slot.key for record in records}
-        data: dict[str, Any] = {
-            "night": night.isoformat(),
-            "slots": [
+        slots: list[dict[str, Any]] = []
+        for record in records:
+            visits = [
+                visit_summary(visit, self._tz) for visit in self._book.all_of({record.slot.key})
+            ]
+            # The slot's own visit (its result) is the first raised; `visits` lists them all.
+            first: dict[str, Any] = visits[0] if visits else {}
+            slots.append(
                 {
                     "slot": record.slot.key,
                     "result": str(record.result),
                     "reason": None if record.reason is None else str(record.reason),
                     "follow_ups": record.follow_ups,
                     "visit_done": record.visit_done,
+                    "visit_id": first.get("visit_id"),
+                    "raised": first.get("raised"),
+                    "acknowledged": first.get("acknowledged"),
+                    "done": first.get("done"),
+                    "response_minutes": first.get("response_minutes"),
+                    "escalations": first.get("escalations", 0),
+                    "visits": visits,
                 }
-                for record in records
-            ],
-            "visits_open": sum(1 for visit in self._visits if visit.slot in keys),
+            )
+        data: dict[str, Any] = {
+            "night": night.isoformat(),
+            "slots": slots,
+            "visits_open": sum(1 for visit in self._book.open if visit.slot in keys),
         }
         # Older nights are over: their flags are no longer needed (pruned only here, on a
         # timer, so that advancing between wake-ups never changes the state).
@@ -862,6 +935,7 @@ class Supervisor:
         # A reported night is closed: its records go (open visits carry their own slot key).
         for key in keys:
             del self._slots[key]
+        self._book.keep_closed(set(self._slots))
         return [Event(EventType.NIGHT_REPORT, at, None, data)]
 
     # --- settling checks --------------------------------------------------------------------
@@ -955,6 +1029,10 @@ class Supervisor:
                 )
             case Outcome.NOT_VISIBLE:
                 events += self._raise(record, Reason.NOT_VISIBLE, at)
+            case Outcome.PICTURE_UNUSABLE:
+                # The camera cannot be trusted (moved, covered, blurred): a visit replaces the
+                # check at once; the runtime reports the camera fault itself.
+                events += self._raise(record, Reason.FAULT, at)
         return events
 
     def _pass_check(self, at: datetime, check: Check, user_id: str | None) -> list[Event]:
@@ -979,21 +1057,14 @@ class Supervisor:
         events: list[Event] = []
         if reason is Reason.MISSED:
             events.append(Event(EventType.MISSED, at, key, {"follow_up": record.follow_ups}))
-        self._visits.append(
-            Visit(
-                slot=key,
-                reason=reason,
-                urgent=urgent,
-                raised_at=at,
-                slot_end=record.window_end if reason in _HELD_REASONS else None,
-            )
-        )
+        visit = self._book.raise_visit(at, key, reason, urgent=urgent, slot_end=record.window_end)
         events.append(
             Event(
                 EventType.VISIT_REQUIRED,
                 at,
                 key,
                 {
+                    "visit_id": visit.visit_id,
                     "reason": str(reason),
                     "urgent": urgent,
                     "follow_ups": record.follow_ups,
@@ -1005,32 +1076,28 @@ class Supervisor:
 
     def _raise_extra(self, slot_key: str | None, at: datetime) -> list[Event]:
         """An urgent visit beside the slot's result (help seen after the check was settled)."""
-        self._visits.append(
-            Visit(slot=slot_key, reason=Reason.NEEDS_HELP, urgent=True, raised_at=at)
-        )
+        visit = self._book.raise_visit(at, slot_key, Reason.NEEDS_HELP, urgent=True)
         return [
             Event(
                 EventType.VISIT_REQUIRED,
                 at,
                 slot_key,
                 # Not the slot's result (it has one already, or there is no slot).
-                {"reason": str(Reason.NEEDS_HELP), "urgent": True, "follow_ups": 0, "extra": True},
+                {
+                    "visit_id": visit.visit_id,
+                    "reason": str(Reason.NEEDS_HELP),
+                    "urgent": True,
+                    "follow_ups": 0,
+                    "extra": True,
+                },
             )
         ]
 
-    def _replace_visits(
-        self, remaining: list[Visit], at: datetime, user_id: str | None
-    ) -> list[Event]:
-        had = bool(self._visits)
-        self._visits = remaining
-        if had and not remaining:
+    def _cleared(self, had: bool, at: datetime, user_id: str | None) -> list[Event]:
+        """`visit_cleared` when the last open visit has gone."""
+        if had and not self._book.open:
             return [Event(EventType.VISIT_CLEARED, at, None, {"user_id": user_id})]
         return []
-
-    @staticmethod
-    def _expired(visit: Visit, now: datetime) -> bool:
-        """An acknowledged visit clears once the window it replaces (if any) has ended."""
-        return visit.acknowledged and (visit.slot_end is None or visit.slot_end <= now)
 
     # --- queries on the state as it is ------------------------------------------------------
 

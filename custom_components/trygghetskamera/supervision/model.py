@@ -25,6 +25,8 @@ class Outcome(StrEnum):
     OK = "ok"
     NOT_VISIBLE = "not_visible"
     NEEDS_HELP = "needs_help"
+    # The camera was moved, covered or blurred: a camera fault at once, and a visit.
+    PICTURE_UNUSABLE = "picture_unusable"
 
 
 class Reason(StrEnum):
@@ -35,6 +37,10 @@ class Reason(StrEnum):
     MISSED = "missed"
     FAULT = "fault"
     NO_CONSENT = "no_consent"
+    # A physical visit by plan (an agreed time of `physical_times`).
+    PLANNED = "planned"
+    # The needs-assessed decision for night supervision has ended.
+    DECISION_ENDED = "decision_ended"
 
 
 class Refusal(StrEnum):
@@ -69,6 +75,10 @@ class EventType(StrEnum):
     COMMISSIONED = "commissioned"
     COMMISSIONING_RESET = "commissioning_reset"
     UNSKIPPED = "unskipped"
+    # A visit's life (see `visits`): on the bus and in the audit log.
+    VISIT_ACKNOWLEDGED = "visit_acknowledged"
+    VISIT_ESCALATED = "visit_escalated"
+    VISIT_OVERDUE = "visit_overdue"
 
 
 class SlotResult(StrEnum):
@@ -103,6 +113,13 @@ class HomeConfig:
     follow_up_minutes: int = 20
     follow_ups: int = 1
     view_seconds: int = 30
+    # The agreed times that are physical visits by plan (a subset of `times`).
+    physical_times: tuple[str, ...] = ()
+    # A visit not acknowledged this long after it was raised (or its last escalation) escalates.
+    ack_minutes: int = 10
+    urgent_ack_minutes: int = 5
+    # A visit not done this long after it was raised is overdue.
+    response_minutes: int = 45
 
     @property
     def follow_up_window_minutes(self) -> int:
@@ -117,7 +134,27 @@ class HomeConfig:
             "follow_up_minutes": self.follow_up_minutes,
             "follow_ups": self.follow_ups,
             "view_seconds": self.view_seconds,
+            "physical_times": list(self.physical_times),
+            "ack_minutes": self.ack_minutes,
+            "urgent_ack_minutes": self.urgent_ack_minutes,
+            "response_minutes": self.response_minutes,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HomeConfig:
+        """The inverse of `as_dict`; keys saved before they existed take their defaults."""
+        defaults = cls(times=())
+        return cls(
+            times=tuple(data["times"]),
+            slot_minutes=int(data["slot_minutes"]),
+            follow_up_minutes=int(data["follow_up_minutes"]),
+            follow_ups=int(data["follow_ups"]),
+            view_seconds=int(data["view_seconds"]),
+            physical_times=tuple(data.get("physical_times", ())),
+            ack_minutes=int(data.get("ack_minutes", defaults.ack_minutes)),
+            urgent_ack_minutes=int(data.get("urgent_ack_minutes", defaults.urgent_ack_minutes)),
+            response_minutes=int(data.get("response_minutes", defaults.response_minutes)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,13 +170,24 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+class VisitStage(StrEnum):
+    """Where a visit is in its life."""
+
+    REQUIRED = "required"
+    ACKNOWLEDGED = "acknowledged"
+    DONE = "done"
+
+
 @dataclass(frozen=True, slots=True)
 class Visit:
-    """A physical visit that is required (open until it clears).
+    """A physical visit that is required, and how far staff have got with it.
 
     `slot` is the key of the slot it replaces (None for a visit raised by a commissioning look).
     `slot_end` is when that slot's (or follow-up's) window ends: a `fault` or `no_consent` visit
-    stays open until then even once acknowledged, because the visit replaces that whole check.
+    stays open until then even once done, because the visit replaces that whole check.
+    Life: required -> acknowledged ("on my way": `acknowledged_by`/`_at`) -> done (`done_by`/
+    `_at`, `note`). `escalations` counts the escalation levels fired while nobody acknowledged;
+    `overdue` is set once it was not done within the response time.
     """
 
     slot: str | None
@@ -147,13 +195,33 @@ class Visit:
     urgent: bool
     raised_at: datetime
     slot_end: datetime | None = None
+    visit_id: str = ""
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
+    done_by: str | None = None
+    done_at: datetime | None = None
+    note: str | None = None
+    escalations: int = 0
+    overdue: bool = False
 
     @property
     def acknowledged(self) -> bool:
+        """Someone said they are on their way (or already reported it done)."""
+        return self.acknowledged_at is not None or self.done_at is not None
+
+    @property
+    def done(self) -> bool:
         """Staff reported the visit done."""
-        return self.acknowledged_at is not None
+        return self.done_at is not None
+
+    @property
+    def stage(self) -> VisitStage:
+        """required, acknowledged or done."""
+        if self.done:
+            return VisitStage.DONE
+        if self.acknowledged:
+            return VisitStage.ACKNOWLEDGED
+        return VisitStage.REQUIRED
 
 
 @dataclass(frozen=True, slots=True)

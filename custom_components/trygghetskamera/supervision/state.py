@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from .model import Event, EventType, Outcome, Purpose, Reason, Session, SlotResult, Visit
+from .model import Event, EventType, Outcome, Purpose, Reason, Session, SlotResult
 from .schedule import Slot
 
 # A session whose stream ended without an outcome counts as `not_visible` this long after.
@@ -185,32 +185,6 @@ class SessionState:
             stream_ended=_maybe_time(data["stream_ended"]),
             outcome=None if data["outcome"] is None else Outcome(data["outcome"]),
         )
-
-
-def visit_to_dict(visit: Visit) -> dict[str, Any]:
-    """JSON-safe form of a visit."""
-    return {
-        "slot": visit.slot,
-        "reason": str(visit.reason),
-        "urgent": visit.urgent,
-        "raised_at": dump_time(visit.raised_at),
-        "slot_end": _maybe_dump(visit.slot_end),
-        "acknowledged_by": visit.acknowledged_by,
-        "acknowledged_at": _maybe_dump(visit.acknowledged_at),
-    }
-
-
-def visit_from_dict(data: dict[str, Any]) -> Visit:
-    """The inverse of `visit_to_dict`."""
-    return Visit(
-        slot=data["slot"],
-        reason=Reason(data["reason"]),
-        urgent=bool(data["urgent"]),
-        raised_at=load_time(data["raised_at"]),
-        slot_end=_maybe_time(data["slot_end"]),
-        acknowledged_by=data["acknowledged_by"],
-        acknowledged_at=_maybe_time(data["acknowledged_at"]),
-    )
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
