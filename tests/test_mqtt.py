@@ -47,6 +47,7 @@ from custom_components.trygghetskamera.mqtt_publish import (
     night_report_topic,
     state_topic,
 )
+from custom_components.trygghetskamera.watchdog import WATCHDOG
 from simulators.broker import Broker
 from simulators.hub import Hub, HubProcess
 from simulators.subscriber import Subscriber
@@ -73,6 +74,8 @@ STATE_KEYS = {
     "reason",
     "urgent",
     "next_supervision",
+    "visit_ids",
+    "open_visits",
     "updated",
 }
 
@@ -423,6 +426,8 @@ async def test_mqtt_publish_follows_the_contract(
         "visit_required": False,
         "reason": None,
         "urgent": False,
+        "visit_ids": [],
+        "open_visits": [],
     }
     assert datetime.fromisoformat(first["next_supervision"]) == at("22:30")
     assert datetime.fromisoformat(first["updated"]) == home.runtime.now()
@@ -441,10 +446,22 @@ async def test_mqtt_publish_follows_the_contract(
     )
     assert datetime.fromisoformat(missed["updated"]) == at("23:00")
     assert datetime.fromisoformat(missed["next_supervision"]) == at("01:30")
+    [visit_id] = [event.data["visit_id"] for event in home.visits_required]
+    assert missed["visit_ids"] == [visit_id]
+    [open_visit] = missed["open_visits"]
+    assert (open_visit["visit_id"], open_visit["stage"], open_visit["escalations"]) == (
+        visit_id,
+        "required",
+        0,
+    )
     # Nothing changed, nothing published: a wake-up without news sends no message.
-    await home.go(at("23:10"))
+    await home.go(at("23:05"))
     await hass.async_block_till_done(wait_background_tasks=True)
     assert len(board.on(state)) == 3
+    # Nobody acknowledged it in 10 minutes: the board sees it escalate.
+    await home.go(at("23:10"))
+    escalated = (await states(4))[-1]
+    assert escalated["open_visits"][0]["escalations"] == 1
     assert board.on(report) == []
 
     # The night ends: its report is published, exactly as the bus event carries it.
@@ -515,3 +532,6 @@ async def test_a_home_that_is_not_running_is_published_as_such(
     assert raised is not None
     assert (raised["status"], raised["reason"], raised["urgent"]) == ("fault", "fault", False)
     assert datetime.fromisoformat(raised["next_supervision"]) == at("01:30")
+    # The watchdog's visit, with its id: what the patrol acknowledges.
+    [watchdog_visit] = hass.data[WATCHDOG].open_visits(home.entry.entry_id)
+    assert raised["visit_ids"] == [watchdog_visit.visit_id]

@@ -111,6 +111,7 @@ async def test_a_disabled_home_still_raises_a_visit_at_each_agreed_time(
     await go(hass, freezer, at("22:29:59"))
     assert visits == []
     await go(hass, freezer, at("22:30"))
+    [visit_id] = [event.data["visit_id"] for event in visits]
     assert [event.data for event in visits] == [
         {
             "entry_id": home.entry.entry_id,
@@ -119,6 +120,7 @@ async def test_a_disabled_home_still_raises_a_visit_at_each_agreed_time(
             "reason": "fault",
             "urgent": False,
             "slot": SLOT_2230,
+            "visit_id": visit_id,
         }
     ]
     await go(hass, freezer, at("01:45"))

@@ -65,6 +65,7 @@ class Action(StrEnum):
     """Everything a caller can ask of a home (the `action` of an `action_denied` record)."""
 
     VISIT_DONE = "visit_done"
+    VISIT_ACKNOWLEDGE = "visit_acknowledge"
     SKIP_NIGHT = "skip_night"
     UNSKIP_NIGHT = "unskip_night"
     PROBE_CAMERA = "probe_camera"
@@ -90,6 +91,7 @@ _STAFF: Final = frozenset({Role.OPERATOR, Role.ADMIN, Role.AUTOMATION})
 # switch, by nobody. Looks stay with the home's operators, admins included only if chosen.
 ALLOWED: Final[Mapping[Action, frozenset[Role]]] = {
     Action.VISIT_DONE: _STAFF,
+    Action.VISIT_ACKNOWLEDGE: _STAFF,
     Action.SKIP_NIGHT: _STAFF,
     Action.UNSKIP_NIGHT: _STAFF,
     Action.PROBE_CAMERA: _STAFF,

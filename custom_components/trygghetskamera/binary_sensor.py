@@ -14,7 +14,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import HomeEntity
 from .runtime import HomeRuntime, TrygghetskameraConfigEntry
-from .supervision import Visit
+from .supervision import visit_state
 
 PARALLEL_UPDATES = 0
 
@@ -27,20 +27,6 @@ class HomeBinarySensorDescription(BinarySensorEntityDescription):
     attributes_fn: Callable[[HomeRuntime], Mapping[str, Any]]
 
 
-def open_visit_attributes(visit: Visit) -> dict[str, Any]:
-    """One open visit as the entity (and automations) see it; who acted stays in the log."""
-    return {
-        "visit_id": visit.visit_id,
-        "reason": str(visit.reason),
-        "urgent": visit.urgent,
-        "slot": visit.slot,
-        "raised": visit.raised_at.isoformat(),
-        "stage": str(visit.stage),
-        "escalations": visit.escalations,
-        "overdue": visit.overdue,
-    }
-
-
 def _visit_attributes(runtime: HomeRuntime) -> dict[str, Any]:
     supervisor = runtime.supervisor
     reason = supervisor.visit_reason
@@ -48,7 +34,7 @@ def _visit_attributes(runtime: HomeRuntime) -> dict[str, Any]:
         "reason": str(reason) if reason else None,
         "urgent": supervisor.urgent,
         # Each open visit with its id: what `visit_acknowledge` and `visit_done` act on.
-        "open_visits": [open_visit_attributes(visit) for visit in supervisor.open_visits],
+        "open_visits": [visit_state(visit) for visit in supervisor.open_visits],
     }
 
 

@@ -3,8 +3,10 @@
 Through Home Assistant's own MQTT integration (`mqtt.async_publish`), retained, QoS 1:
 
 - `trygghetskamera/<entry_id>/state`: `name`, `status`, `visit_required`, `reason`, `urgent`,
-  `next_supervision`, `updated` — at start, whenever one of them changes, and again after the
-  broker connection comes back (a broker without persistence forgets retained messages);
+  `next_supervision`, `visit_ids`, `open_visits` (each with its `visit_id`, `reason`, `urgent`,
+  `slot`, `raised`, `stage`, `escalations`, `overdue`; no user), `updated` — at start, whenever
+  one of them changes, and again after the broker connection comes back (a broker without
+  persistence forgets retained messages);
 - `trygghetskamera/<entry_id>/night_report`: the data of the `trygghetskamera_night_report`
   event (`entry_id`, `device_id`, `name`, `night`, `slots`, `visits_open`), for the last night
   at start and for each new night.
@@ -33,7 +35,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from .const import CONF_MQTT_PUBLISH, DOMAIN
-from .supervision import Event, EventType
+from .supervision import Event, EventType, Visit, visit_state
 
 if TYPE_CHECKING:
     from .runtime import HomeRuntime
@@ -45,6 +47,8 @@ TOPIC_BASE = DOMAIN
 QOS = 1
 # The state's keys of the contract (docs/contract.md, "MQTT"); `updated` is when one changed.
 STATE_KEYS = ("name", "status", "visit_required", "reason", "urgent", "next_supervision")
+# Beside them (DESIGN.md "Visits"): the open visits' ids, and each open visit's life.
+VISIT_KEYS = ("visit_ids", "open_visits")
 
 
 def state_topic(entry_id: str) -> str:
@@ -153,6 +157,8 @@ class MqttPublisher:
             "reason": str(reason) if reason else None,
             "urgent": supervisor.urgent,
             "next_supervision": _iso(supervisor.next_supervision(now)),
+            "visit_ids": [visit.visit_id for visit in supervisor.open_visits],
+            "open_visits": [visit_state(visit) for visit in supervisor.open_visits],
         }
 
     def _report_payload(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -240,6 +246,7 @@ def async_publish_not_running(
     next_supervision: datetime | None,
     *,
     visit_required: bool,
+    open_visits: list[Visit] | None = None,
 ) -> None:
     """Publish the state of a home that is not running, if it publishes at all."""
     if not entry.options.get(CONF_MQTT_PUBLISH) or not mqtt_set_up(hass):
@@ -251,6 +258,8 @@ def async_publish_not_running(
         "reason": "fault" if visit_required else None,
         "urgent": False,
         "next_supervision": _iso(next_supervision),
+        "visit_ids": [visit.visit_id for visit in open_visits or []],
+        "open_visits": [visit_state(visit) for visit in open_visits or []],
         "updated": dt_util.utcnow().isoformat(),
     }
 

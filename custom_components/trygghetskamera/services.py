@@ -1,4 +1,4 @@
-"""Actions: staff acknowledge a visit, skip a night (or undo the skip), test a camera.
+"""Actions: staff acknowledge and finish visits, skip a night (or undo the skip), test a camera.
 
 Each action checks its caller's role for the home first (`authz`): operators of that home,
 admins and automations; everybody else is refused and the refusal is logged.
@@ -24,20 +24,29 @@ from .const import (
     ATTR_DATE,
     ATTR_DEVICE_ID,
     ATTR_NOTE,
+    ATTR_VISIT_ID,
     DOMAIN,
     SERVICE_PROBE_CAMERA,
     SERVICE_SKIP_NIGHT,
     SERVICE_UNSKIP_NIGHT,
+    SERVICE_VISIT_ACKNOWLEDGE,
     SERVICE_VISIT_DONE,
 )
 from .lookup import entry_for_device
 from .runtime import HomeRuntime
+from .supervision import to_acknowledge, to_finish
+from .watchdog import WATCHDOG
 
-VISIT_DONE_SCHEMA = vol.Schema(
-    {
-        vol.Required(ATTR_DEVICE_ID): cv.string,
-        vol.Optional(ATTR_NOTE): vol.All(cv.string, vol.Length(max=500)),
-    }
+# A visit by its id, or a home's open visits by its device.
+VISIT_SCHEMA = vol.All(
+    vol.Schema(
+        {
+            vol.Optional(ATTR_DEVICE_ID): cv.string,
+            vol.Optional(ATTR_VISIT_ID): cv.string,
+            vol.Optional(ATTR_NOTE): vol.All(cv.string, vol.Length(max=500)),
+        }
+    ),
+    cv.has_at_least_one_key(ATTR_DEVICE_ID, ATTR_VISIT_ID),
 )
 SKIP_NIGHT_SCHEMA = vol.Schema(
     {vol.Required(ATTR_DEVICE_ID): cv.string, vol.Optional(ATTR_DATE): cv.date}
@@ -70,17 +79,108 @@ def runtime_for_entry(entry: ConfigEntry) -> HomeRuntime:
     return entry.runtime_data
 
 
-async def _visit_done(call: ServiceCall) -> None:
-    runtime = await async_authorized_runtime(
-        call.hass, call.data[ATTR_DEVICE_ID], Action.VISIT_DONE, call.context
+def entry_for_visit(hass: HomeAssistant, visit_id: str) -> ConfigEntry:
+    """The home with this open visit (running, or raised by the watchdog), or raise."""
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED and entry.runtime_data.supervisor.visit(visit_id):
+            return entry
+    watchdog = hass.data.get(WATCHDOG)
+    entry_id = watchdog.entry_of_visit(visit_id) if watchdog is not None else None
+    if entry_id is not None and (entry := hass.config_entries.async_get_entry(entry_id)):
+        return entry
+    raise ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="unknown_visit",
+        translation_placeholders={"visit_id": visit_id},
     )
-    if not runtime.supervisor.visit_required:
+
+
+async def _async_visit_action(call: ServiceCall, action: Action) -> None:
+    """Acknowledge or finish visits: one by its id, or a home's open ones (as the core picks).
+
+    Works for homes that are not running too: their visits are the watchdog's.
+    """
+    hass = call.hass
+    user_id = call.context.user_id
+    note: str | None = call.data.get(ATTR_NOTE)
+    visit_id: str | None = call.data.get(ATTR_VISIT_ID)
+    device_id: str | None = call.data.get(ATTR_DEVICE_ID)
+    entry = (
+        entry_for_visit(hass, visit_id)
+        if visit_id is not None
+        else entry_for_device(hass, str(device_id))
+    )
+    if (
+        visit_id is not None
+        and device_id is not None
+        and entry_for_device(hass, device_id) != entry
+    ):
+        # A visit of another home than the one named: refused, as an unknown visit.
         raise ServiceValidationError(
             translation_domain=DOMAIN,
-            translation_key="no_visit_required",
-            translation_placeholders={"name": runtime.name},
+            translation_key="unknown_visit",
+            translation_placeholders={"visit_id": visit_id},
         )
-    await runtime.async_visit_done(call.context.user_id, call.data.get(ATTR_NOTE))
+    await async_authorize(hass, entry, action, call.context)
+    runtime: HomeRuntime | None = (
+        entry.runtime_data if entry.state is ConfigEntryState.LOADED else None
+    )
+    watchdog = hass.data.get(WATCHDOG)
+    by_watchdog = watchdog.open_visits(entry.entry_id) if watchdog is not None else []
+    acknowledge = action is Action.VISIT_ACKNOWLEDGE
+    home_ids: list[str] = []
+    watchdog_ids: list[str] = []
+    if visit_id is not None:
+        if runtime is not None and runtime.supervisor.visit(visit_id) is not None:
+            home_ids = [visit_id]
+        else:
+            watchdog_ids = [visit_id]
+    else:
+        if runtime is None and not by_watchdog:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="home_not_running",
+                translation_placeholders={"name": entry.title},
+            )
+        if runtime is not None:
+            supervisor = runtime.supervisor
+            home_ids = (
+                supervisor.visits_to_acknowledge()
+                if acknowledge
+                else supervisor.visits_to_finish(user_id)
+            )
+        watchdog_ids = (
+            to_acknowledge(by_watchdog) if acknowledge else to_finish(by_watchdog, user_id)
+        )
+        open_anywhere = bool(by_watchdog) or (
+            runtime is not None and runtime.supervisor.visit_required
+        )
+        if not open_anywhere:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="no_visit_required",
+                translation_placeholders={"name": entry.title},
+            )
+    if watchdog is not None and watchdog_ids:
+        if acknowledge:
+            await watchdog.async_acknowledge(entry, user_id, note, watchdog_ids)
+        else:
+            await watchdog.async_done(entry, user_id, note, watchdog_ids)
+    # The home logs the request even when it finds nothing left to act on (all acknowledged,
+    # or done and waiting for the end of the window they replace).
+    if runtime is not None and (home_ids or not watchdog_ids):
+        if acknowledge:
+            await runtime.async_acknowledge_visits(user_id, note, home_ids)
+        else:
+            await runtime.async_visit_done(user_id, note, home_ids)
+
+
+async def _visit_acknowledge(call: ServiceCall) -> None:
+    await _async_visit_action(call, Action.VISIT_ACKNOWLEDGE)
+
+
+async def _visit_done(call: ServiceCall) -> None:
+    await _async_visit_action(call, Action.VISIT_DONE)
 
 
 def validate_skip(runtime: HomeRuntime, night: date) -> None:
@@ -141,7 +241,10 @@ async def _probe_camera(call: ServiceCall) -> ServiceResponse:
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the integration's actions."""
-    hass.services.async_register(DOMAIN, SERVICE_VISIT_DONE, _visit_done, VISIT_DONE_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_VISIT_DONE, _visit_done, VISIT_SCHEMA)
+    hass.services.async_register(
+        DOMAIN, SERVICE_VISIT_ACKNOWLEDGE, _visit_acknowledge, VISIT_SCHEMA
+    )
     hass.services.async_register(DOMAIN, SERVICE_SKIP_NIGHT, _skip_night, SKIP_NIGHT_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_UNSKIP_NIGHT, _unskip_night, SKIP_NIGHT_SCHEMA)
     hass.services.async_register(

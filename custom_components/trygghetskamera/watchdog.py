@@ -11,11 +11,16 @@ removed.
 Home Assistant itself may be down when such a slot comes: the watchdog keeps on disk the moment up
 to which it has taken care of the slots, and once Home Assistant has started again it raises each
 slot of a home that is not running that began meanwhile (up to a day back).
+
+Each visit it raises has a `visit_id` and the same life as a running home's (the core's
+`VisitBook`, kept on disk here): staff acknowledge it and report it done through the same actions,
+and it escalates and becomes overdue on the home's own `ack_minutes` and `response_minutes`.
 """
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 import logging
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from homeassistant.config_entries import (
@@ -47,10 +52,21 @@ from .const import (
     CONF_TIMES,
     DEFAULT_SLOT_MINUTES,
     DOMAIN,
+    EVENT_VISIT_CLEARED,
     EVENT_VISIT_REQUIRED,
 )
 from .mqtt_publish import async_publish_not_running
-from .supervision import Reason, Slot, night_of, slots_for_night
+from .runtime import VISIT_LIFE_EVENTS, home_config, visit_life_data
+from .supervision import (
+    Event as CoreEvent,
+    Reason,
+    Slot,
+    Visit,
+    VisitBook,
+    VisitPolicy,
+    night_of,
+    slots_for_night,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -105,9 +121,11 @@ class Watchdog:
         self._since = dt_util.utcnow()
         # Where the last run (before a restart) had got to: caught up with once started.
         self._resume_from: datetime | None = None
-        self._store: Store[dict[str, str]] = Store(
+        self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.watchdog", private=True, atomic_writes=True
         )
+        # The visits raised for homes not running, by entry id, until each is done.
+        self._books: dict[str, VisitBook] = {}
         self._job = HassJob(self._on_time, "trygghetskamera watchdog", cancel_on_shutdown=True)
 
     async def async_load(self) -> None:
@@ -115,6 +133,8 @@ class Watchdog:
         stored = await self._store.async_load()
         if stored and (since := dt_util.parse_datetime(stored.get("since", ""))) is not None:
             self._resume_from = since
+        for entry_id, book in ((stored or {}).get("visits") or {}).items():
+            self._books[entry_id] = VisitBook.from_dict(book)
 
     async def async_start(self) -> None:
         """Follow the config entries, catch up with the time Home Assistant was down, arm."""
@@ -156,6 +176,8 @@ class Watchdog:
     def _on_entry(self, change: ConfigEntryChange, entry: ConfigEntry) -> None:
         if entry.domain != DOMAIN:
             return
+        if change is ConfigEntryChange.REMOVED and self._books.pop(entry.entry_id, None):
+            self._save()
         # A removed home's notices are closed by its removal (`async_remove_entry`).
         if change is not ConfigEntryChange.REMOVED and self.hass.state is CoreState.running:
             self._sync_issue(entry)
@@ -172,6 +194,7 @@ class Watchdog:
             self._resume_from = None
             now = dt_util.utcnow()
             await self._async_raise_due(max(resume_from, now - CATCH_UP), now)
+        await self._async_advance_visits(dt_util.utcnow())
         self._arm()
 
     @callback
@@ -220,6 +243,130 @@ class Watchdog:
         if self._unsubs:
             self._arm()
 
+    # --- the visits it raised -------------------------------------------------------------
+
+    def _data(self) -> dict[str, Any]:
+        return {
+            "since": self._since.isoformat(),
+            "visits": {entry_id: book.to_dict() for entry_id, book in self._books.items()},
+        }
+
+    @callback
+    def _save(self) -> None:
+        self._store.async_delay_save(self._data, 1)
+
+    def open_visits(self, entry_id: str) -> list[Visit]:
+        """The open visits the watchdog raised for a home, oldest first."""
+        book = self._books.get(entry_id)
+        return book.open if book is not None else []
+
+    def entry_of_visit(self, visit_id: str) -> str | None:
+        """The entry id of the home whose open visit this is, if the watchdog raised it."""
+        for entry_id, book in self._books.items():
+            if book.get(visit_id) is not None:
+                return entry_id
+        return None
+
+    async def async_acknowledge(
+        self, entry: ConfigEntry, user_id: str | None, note: str | None, visit_ids: list[str]
+    ) -> None:
+        """Staff are on their way to these visits of a home that is not running."""
+        if (book := self._books.get(entry.entry_id)) is None:
+            return
+        events = book.acknowledge(dt_util.utcnow(), user_id, visit_ids, note)
+        await self._store.async_save(self._data())
+        await self._async_announce(entry, events)
+        self._arm()
+
+    async def async_done(
+        self, entry: ConfigEntry, user_id: str | None, note: str | None, visit_ids: list[str]
+    ) -> None:
+        """These visits of a home that is not running were made."""
+        if (book := self._books.get(entry.entry_id)) is None:
+            return
+        now = dt_util.utcnow()
+        had = bool(book.open)
+        finished = book.done(now, user_id, visit_ids, note)
+        book.keep_closed(())
+        if not book.open:
+            del self._books[entry.entry_id]
+        await self._store.async_save(self._data())
+        await self._async_audit(
+            entry,
+            "visit_done",
+            now,
+            user_id,
+            {
+                "note": note,
+                "visits": [
+                    {"visit_id": visit.visit_id, "slot": visit.slot, "reason": str(visit.reason)}
+                    for visit in finished
+                ],
+            },
+        )
+        if had and not book.open:
+            self.hass.bus.async_fire(EVENT_VISIT_CLEARED, self._base(entry))
+        self._arm()
+
+    async def _async_advance_visits(self, now: datetime) -> None:
+        """Escalations and deadlines of the watchdog's visits that are due."""
+        changed = False
+        for entry in self._entries():
+            if (book := self._books.get(entry.entry_id)) is None:
+                continue
+            events = book.advance(_policy(entry), now)
+            had = bool(book.open)
+            book.expire(now)
+            book.keep_closed(())
+            if events or had != bool(book.open):
+                changed = True
+            await self._async_announce(entry, events)
+            if not book.open:
+                del self._books[entry.entry_id]
+                if had:
+                    self.hass.bus.async_fire(EVENT_VISIT_CLEARED, self._base(entry))
+        if changed:
+            await self._store.async_save(self._data())
+
+    def _base(self, entry: ConfigEntry) -> dict[str, Any]:
+        device = dr.async_get(self.hass).async_get_device_by_identifier(
+            (DOMAIN, entry.entry_id), entry.entry_id
+        )
+        return {
+            "entry_id": entry.entry_id,
+            "device_id": device.id if device is not None else None,
+            "name": _name(entry),
+        }
+
+    async def _async_announce(self, entry: ConfigEntry, events: list[CoreEvent]) -> None:
+        for event in events:
+            if event.type in VISIT_LIFE_EVENTS:
+                self.hass.bus.async_fire(
+                    VISIT_LIFE_EVENTS[event.type], self._base(entry) | visit_life_data(event)
+                )
+            data = {key: value for key, value in event.data.items() if key != "user_id"}
+            await self._async_audit(
+                entry, str(event.type), event.at, event.data.get("user_id"), data
+            )
+
+    async def _async_audit(
+        self,
+        entry: ConfigEntry,
+        kind: str,
+        at: datetime,
+        user_id: str | None,
+        data: dict[str, Any],
+    ) -> None:
+        if (trail := async_get_trail(self.hass)) is not None:
+            await trail.async_append(
+                kind,
+                at=at,
+                entry_id=entry.entry_id,
+                home=_name(entry),
+                user_id=user_id,
+                data=data | {"not_running": True},
+            )
+
     # --- the timer ---------------------------------------------------------------------------
 
     def _due(self, entries: Iterable[ConfigEntry], after: datetime) -> datetime | None:
@@ -229,6 +376,10 @@ class Watchdog:
             for entry in entries
             if self.not_running(entry) and (slot := next_slot(entry, tz, after)) is not None
         ]
+        for entry in entries:
+            book = self._books.get(entry.entry_id)
+            if book is not None and (due := book.next_due(_policy(entry))) is not None:
+                starts.append(max(due, after))
         return min(starts, default=None)
 
     @callback
@@ -237,7 +388,7 @@ class Watchdog:
             self._unsub_timer()
             self._unsub_timer = None
         self._since = dt_util.utcnow()
-        self._store.async_delay_save(lambda: {"since": self._since.isoformat()}, 1)
+        self._store.async_delay_save(self._data, 1)
         wake = self._due(self._entries(), self._since)
         if wake is not None:
             self._unsub_timer = async_track_point_in_utc_time(self.hass, self._job, wake)
@@ -246,7 +397,9 @@ class Watchdog:
         self._unsub_timer = None
         # Every slot that started since the timer was armed (it may fire late); each once,
         # since the next arming looks only after now.
-        await self._async_raise_due(self._since, dt_util.utcnow())
+        now = dt_util.utcnow()
+        await self._async_raise_due(self._since, now)
+        await self._async_advance_visits(now)
         self._arm()
 
     async def _async_raise_due(self, since: datetime, now: datetime) -> None:
@@ -268,8 +421,15 @@ class Watchdog:
         _LOGGER.warning("%s is not running: a physical visit replaces the %s check", name, slot.key)
         self._sync_issue(entry)
         following = next_slot(entry, dt_util.get_default_time_zone(), slot.start)
+        book = self._books.setdefault(entry.entry_id, VisitBook())
+        visit = book.raise_visit(dt_util.utcnow(), slot.key, Reason.FAULT, slot_end=slot.end)
+        await self._store.async_save(self._data())
         async_publish_not_running(
-            self.hass, entry, following.start if following else None, visit_required=True
+            self.hass,
+            entry,
+            following.start if following else None,
+            visit_required=True,
+            open_visits=book.open,
         )
         self.hass.bus.async_fire(
             EVENT_VISIT_REQUIRED,
@@ -280,6 +440,7 @@ class Watchdog:
                 "reason": str(Reason.FAULT),
                 "urgent": False,
                 "slot": slot.key,
+                "visit_id": visit.visit_id,
             },
         )
         if (trail := async_get_trail(self.hass)) is not None:
@@ -291,6 +452,7 @@ class Watchdog:
                 user_id=None,
                 data={
                     "slot": slot.key,
+                    "visit_id": visit.visit_id,
                     "reason": str(Reason.FAULT),
                     "state": str(entry.state),
                     "disabled_by": None if entry.disabled_by is None else str(entry.disabled_by),
@@ -300,6 +462,12 @@ class Watchdog:
 
 def _name(entry: ConfigEntry) -> str:
     return str(entry.data.get(CONF_NAME, entry.title))
+
+
+def _policy(entry: ConfigEntry) -> VisitPolicy:
+    if not entry.options.get(CONF_TIMES):
+        return VisitPolicy()
+    return VisitPolicy.of(home_config(dict(entry.options)))
 
 
 async def async_setup_watchdog(hass: HomeAssistant) -> Watchdog:

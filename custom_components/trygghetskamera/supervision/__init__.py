@@ -33,7 +33,14 @@ from .schedule import (
     validate_times,
 )
 from .state import OUTCOME_GRACE
-from .visits import VisitBook, VisitPolicy, to_acknowledge, to_finish, visit_summary
+from .visits import (
+    VisitBook,
+    VisitPolicy,
+    to_acknowledge,
+    to_finish,
+    visit_state,
+    visit_summary,
+)
 
 __all__ = [
     "CATCH_UP_NIGHTS",
@@ -63,5 +70,6 @@ __all__ = [
     "to_acknowledge",
     "to_finish",
     "validate_times",
+    "visit_state",
     "visit_summary",
 ]

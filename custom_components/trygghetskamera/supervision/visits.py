@@ -90,6 +90,20 @@ def visit_summary(visit: Visit, tz: tzinfo | None = None) -> dict[str, Any]:
     }
 
 
+def visit_state(visit: Visit) -> dict[str, Any]:
+    """An open visit as entities, the panel and a dispatch board show it (no user ids)."""
+    return {
+        "visit_id": visit.visit_id,
+        "reason": str(visit.reason),
+        "urgent": visit.urgent,
+        "slot": visit.slot,
+        "raised": visit.raised_at.isoformat(),
+        "stage": str(visit.stage),
+        "escalations": visit.escalations,
+        "overdue": visit.overdue,
+    }
+
+
 def _dump(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
