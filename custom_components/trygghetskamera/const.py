@@ -31,7 +31,7 @@ CONF_VIEW_MODE: Final = "view_mode"
 CONF_VIEW_REGION: Final = "view_region"
 CONF_MQTT_PUBLISH: Final = "mqtt_publish"
 CONF_AUDIT_RETENTION_MONTHS: Final = "audit_retention_months"
-# The patrol's loop (DESIGN.md "Visits").
+# The patrol's loop (docs/contract.md, "Visits").
 CONF_PHYSICAL_TIMES: Final = "physical_times"
 CONF_ACK_MINUTES: Final = "ack_minutes"
 CONF_URGENT_ACK_MINUTES: Final = "urgent_ack_minutes"

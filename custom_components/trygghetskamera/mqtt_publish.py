@@ -47,7 +47,7 @@ TOPIC_BASE = DOMAIN
 QOS = 1
 # The state's keys of the contract (docs/contract.md, "MQTT"); `updated` is when one changed.
 STATE_KEYS = ("name", "status", "visit_required", "reason", "urgent", "next_supervision")
-# Beside them (DESIGN.md "Visits"): the open visits' ids, and each open visit's life.
+# Beside them (docs/contract.md, "Visits"): the open visits' ids, and each open visit's life.
 VISIT_KEYS = ("visit_ids", "open_visits")
 
 

@@ -99,7 +99,7 @@ ENTITY_EVENT_TYPES: tuple[EventType, ...] = (
     EventType.NIGHT_REPORT,
 )
 
-# A visit's life on the bus (DESIGN.md "Visits"); the watchdog fires the same for its visits.
+# A visit's life on the bus (docs/contract.md); the watchdog fires the same for its visits.
 VISIT_LIFE_EVENTS: dict[EventType, str] = {
     EventType.VISIT_ACKNOWLEDGED: EVENT_VISIT_ACKNOWLEDGED,
     EventType.VISIT_ESCALATED: EVENT_VISIT_ESCALATED,

@@ -1,6 +1,6 @@
 """A required visit's life: required -> acknowledged -> done, with escalation and a deadline.
 
-The rules (the patrol's loop, DESIGN.md "Visits"):
+The rules (the patrol's loop, docs/contract.md):
 - each visit has its own `visit_id`, and is acknowledged ("on my way") and done one by one;
 - a visit nobody acknowledged escalates every `ack_minutes` after it was raised (every
   `urgent_ack_minutes` when urgent): level 1, 2, ... until someone acknowledges it (or reports
