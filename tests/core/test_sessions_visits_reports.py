@@ -136,7 +136,7 @@ def test_commissioning_look_allowed_outside_slots_until_commissioned() -> None:
     assert sup.commissioned
     assert sup.last_supervision is None  # a test look is not a supervision
     assert sup.start_session(jan(15, 14, 5), "c2", "installer", Purpose.COMMISSIONING) is (
-        Refusal.OUTSIDE_SLOT
+        Refusal.COMMISSIONING_CLOSED
     )
     events = sup.set_commissioned(jan(15, 15), False)
     assert [event.type for event in events] == [EventType.COMMISSIONING_RESET]

@@ -7,7 +7,7 @@
 - `home`: `Supervisor`, the per-home state machine that applies the municipalities' rules.
 """
 
-from .home import CATCH_UP_NIGHTS, Supervisor
+from .home import CATCH_UP_NIGHTS, COMMISSIONING_DAYS, COMMISSIONING_LOOKS, Supervisor
 from .model import (
     Check,
     Event,
@@ -44,6 +44,8 @@ from .visits import (
 
 __all__ = [
     "CATCH_UP_NIGHTS",
+    "COMMISSIONING_DAYS",
+    "COMMISSIONING_LOOKS",
     "OUTCOME_GRACE",
     "Check",
     "Event",

@@ -27,7 +27,10 @@ The rules (the municipalities' promises to their residents; the contract is docs
 - an agreed time of `physical_times` is a physical visit by plan: it raises a `planned` visit at
   its start and takes no look;
 - each slot ends in exactly one of ok, visit required or skipped, and each night with slots gets
-  one night report once its last slot and follow-ups have closed.
+  one night report once its last slot and follow-ups have closed;
+- commissioning looks (the only looks outside slots) only in a commissioning period: it opens when
+  the home is added, its camera changes or an admin restarts commissioning, and lasts
+  `COMMISSIONING_DAYS` days with at most `COMMISSIONING_LOOKS` looks; none once commissioned.
 """
 
 from collections.abc import Callable, Iterable
@@ -69,6 +72,9 @@ CATCH_UP_NIGHTS = 7
 # How far ahead to look for the next slot (nights can be skipped well in advance).
 _SCAN_NIGHTS = 800
 _TICK = timedelta(microseconds=1)
+# A commissioning period: how long it lasts and how many commissioning looks it allows.
+COMMISSIONING_DAYS = 14
+COMMISSIONING_LOOKS = 10
 
 
 def _one_year_after(night: date) -> date:
@@ -135,6 +141,10 @@ class Supervisor:
         self._commissioned = False
         # Commissioning checks passed since the home was added (or its camera changed).
         self._checks: set[Check] = set()
+        # The commissioning period (None: closed until an admin restarts commissioning) and
+        # how many commissioning looks it has had.
+        self._commissioning_since: datetime | None = now
+        self._commissioning_looks = 0
         self._slots: dict[str, SlotState] = {}
         self._skipped: set[date] = set()
         self._reported: set[date] = set()
@@ -169,6 +179,14 @@ class Supervisor:
             "faults": sorted(self._faults),
             "commissioned": self._commissioned,
             "checks": sorted(str(check) for check in self._checks),
+            "commissioning_period": (
+                None
+                if self._commissioning_since is None
+                else {
+                    "since": dump_time(self._commissioning_since),
+                    "looks": self._commissioning_looks,
+                }
+            ),
             "slots": [record.to_dict() for record in self._ordered_slots()],
             "skipped": sorted(night.isoformat() for night in self._skipped),
             "reported": sorted(night.isoformat() for night in self._reported),
@@ -210,6 +228,11 @@ class Supervisor:
         # States saved before the checks were kept: a commissioned home passed them all.
         checks = data.get("checks", list(Check) if home._commissioned else [])
         home._checks = {Check(check) for check in checks}
+        # A state saved before periods were kept has none: commissioning stays closed until an
+        # admin restarts it (never an unbounded backdoor because of an upgrade).
+        period = data.get("commissioning_period")
+        home._commissioning_since = None if period is None else load_time(period["since"])
+        home._commissioning_looks = 0 if period is None else int(period["looks"])
         for item in data["slots"]:
             record = SlotState.from_dict(item)
             home._slots[record.slot.key] = record
@@ -260,10 +283,20 @@ class Supervisor:
             return refusal
         slot_key: str | None = None
         follow_up = 0
+        details: dict[str, Any] = {}
         if purpose is Purpose.SUPERVISION:
             target = self._target(now)
             assert target is not None  # the refusal check found it
             slot_key, follow_up = target.slot.key, target.follow_ups
+        else:
+            self._commissioning_looks += 1
+            until = self.commissioning_until
+            assert until is not None  # the refusal check found the period open
+            details = {
+                "commissioning_look": self._commissioning_looks,
+                "of": COMMISSIONING_LOOKS,
+                "commissioning_until": until.astimezone(self._tz).isoformat(),
+            }
         self._session = SessionState(
             session_id=session_id,
             user_id=user_id,
@@ -284,7 +317,8 @@ class Supervisor:
                     "purpose": str(purpose),
                     "follow_up": follow_up,
                     "view_seconds": self._config.view_seconds,
-                },
+                }
+                | details,
             )
         )
         return None
@@ -554,10 +588,39 @@ class Supervisor:
         events = self._drain() + self._advance(now)
         if commissioned:
             self._checks = set(Check)
-        elif self._checks or self._commissioned:
-            self._checks = set()
-            events.append(Event(EventType.COMMISSIONING_RESET, now, None, {}))
+        else:
+            # Another camera: a new commissioning period to test it with the staff.
+            self._commissioning_since, self._commissioning_looks = now, 0
+            if self._checks or self._commissioned:
+                self._checks = set()
+                events.append(Event(EventType.COMMISSIONING_RESET, now, None, {}))
         self._commissioned = commissioned
+        return events
+
+    def restart_commissioning(self, now: datetime, user_id: str | None, reason: str) -> list[Event]:
+        """An admin restarts commissioning: every check again, in a new period of its own."""
+        now = _utc(now)
+        events = self._drain() + self._advance(now)
+        was_commissioned = self._commissioned
+        self._commissioned = False
+        self._checks = set()
+        self._commissioning_since, self._commissioning_looks = now, 0
+        until = self.commissioning_until
+        assert until is not None
+        events.append(
+            Event(
+                EventType.COMMISSIONING_RESTARTED,
+                now,
+                None,
+                {
+                    "user_id": user_id,
+                    "reason": reason,
+                    "was_commissioned": was_commissioned,
+                    "until": until.astimezone(self._tz).isoformat(),
+                    "looks": COMMISSIONING_LOOKS,
+                },
+            )
+        )
         return events
 
     # --- decisions --------------------------------------------------------------------------
@@ -730,6 +793,27 @@ class Supervisor:
     def commissioned(self) -> bool:
         """The installation was tested end to end with the staff."""
         return self._commissioned
+
+    @property
+    def commissioning_until(self) -> datetime | None:
+        """When the commissioning period ends (None: no period, or commissioned)."""
+        if self._commissioned or self._commissioning_since is None:
+            return None
+        return self._commissioning_since + timedelta(days=COMMISSIONING_DAYS)
+
+    @property
+    def commissioning_looks_left(self) -> int:
+        """Commissioning looks the period still allows (0 without a period or once commissioned)."""
+        if self.commissioning_until is None:
+            return 0
+        return max(0, COMMISSIONING_LOOKS - self._commissioning_looks)
+
+    def commissioning_refusal(self, now: datetime) -> Refusal | None:
+        """Would a new commissioning look be outside the commissioning period? None = inside."""
+        until = self.commissioning_until
+        if until is None or _utc(now) >= until or self.commissioning_looks_left == 0:
+            return Refusal.COMMISSIONING_CLOSED
+        return None
 
     @property
     def last_supervision(self) -> tuple[datetime, Outcome] | None:
@@ -1170,8 +1254,8 @@ class Supervisor:
         if self._session is not None:
             return Refusal.BUSY
         if purpose is Purpose.COMMISSIONING:
-            # The one look allowed outside slots, and only until the home is commissioned.
-            return Refusal.OUTSIDE_SLOT if self._commissioned else None
+            # The one look allowed outside slots: only in the commissioning period.
+            return self.commissioning_refusal(now)
         if self._target(now) is not None:
             return None
         if self._skipped_now(now):
@@ -1186,7 +1270,8 @@ class Supervisor:
         if not session.streaming(now):
             return Refusal.OUTSIDE_SLOT
         if session.purpose is Purpose.COMMISSIONING:
-            return Refusal.OUTSIDE_SLOT if self._commissioned else None
+            until = self.commissioning_until
+            return Refusal.COMMISSIONING_CLOSED if until is None or now >= until else None
         record = self._slots.get(session.slot_key or "")
         if record is None or not record.is_open(now) or not self._attached(record):
             if record is not None and record.result is SlotResult.SKIPPED:

@@ -51,6 +51,9 @@ class Refusal(StrEnum):
     SKIPPED = "skipped"
     FAULT = "fault"
     BUSY = "busy"
+    # A commissioning look outside the commissioning period, beyond its looks, or once the home
+    # is commissioned.
+    COMMISSIONING_CLOSED = "commissioning_closed"
 
 
 class EventType(StrEnum):
@@ -79,6 +82,7 @@ class EventType(StrEnum):
     VISIT_ACKNOWLEDGED = "visit_acknowledged"
     VISIT_ESCALATED = "visit_escalated"
     VISIT_OVERDUE = "visit_overdue"
+    COMMISSIONING_RESTARTED = "commissioning_restarted"
 
 
 class SlotResult(StrEnum):
