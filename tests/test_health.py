@@ -29,6 +29,7 @@ from custom_components.trygghetskamera.runtime import AuditFact
 from custom_components.trygghetskamera.supervision import Outcome, Purpose
 from simulators import scenes
 
+from .conftest import CLIENT_ID
 from .test_runtime import Home, at, new_home
 
 PLUG = "switch.camera_plug"
@@ -295,7 +296,11 @@ async def test_power_cut_during_a_look_ends_it_and_requires_a_visit(
     home = equipped
     await home.go(at("22:31"))
     gate = home.runtime.gate
-    live = await gate.async_start(home.operator_id, None, Purpose.SUPERVISION)
+    # A look belongs to a login of its operator (the websocket's).
+    user = await hass.auth.async_get_user(home.operator_id)
+    assert user is not None
+    login = await hass.auth.async_create_refresh_token(user, CLIENT_ID)
+    live = await gate.async_start(home.operator_id, login.id, Purpose.SUPERVISION)
     assert home.status == "viewing"
     await switch(hass, "input_boolean.plug_relay", False)
     await wait(home, SWITCHED_OFF_DELAY)

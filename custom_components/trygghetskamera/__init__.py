@@ -16,6 +16,7 @@ from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
 from .audit_trail import acting_user_id, async_get_trail, async_setup_audit, retention_days
+from .commissioning import async_setup_commissioning_action
 from .const import DOMAIN, EVENT_HOME_REMOVED
 from .entity import home_device_info
 from .health import async_delete_repairs
@@ -48,6 +49,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Set up what serves every home: the audit log, the actions and the operator API."""
     await async_setup_audit(hass)
     async_setup_services(hass)
+    async_setup_commissioning_action(hass)
     async_setup_operator_api(hass)
     await async_setup_panel(hass)
     # Independent of every home's own setup: a home that is not running still owes its slots.

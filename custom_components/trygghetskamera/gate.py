@@ -5,6 +5,14 @@ already on its way when the browser asks), keeps only the newest JPEG in memory,
 `view_until`, when the core withdraws the right to look (consent, fault), when the client goes
 away, or when Home Assistant stops. Nothing it handles ever touches the disk.
 
+A look holds only while every one of its conditions holds: the core allows it (slot, consent, no
+fault, commissioning period), its user is still an operator of the home, active, and logged in
+with the login that started it, and the home's privacy switch and view are the ones it started
+with. The gate checks all of them (`condition_refusal`) after the look is set up and before its
+stream path leaves, when the viewer attaches, before every frame is sent, and on every fact (the
+core's, an options change, a login revoked or a user deactivated). A look that loses one ends
+with that reason, and privacy mode goes back on.
+
 Every decoded frame passes through the home's view (`view_filter`: full, bed area or silhouette)
 in the decoder thread before it is encoded, so only the filtered picture ever becomes a JPEG. A
 view that fails ends the look (`filter_error`); it never falls back to the full picture.
@@ -20,6 +28,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import av
+from homeassistant.auth.models import User
 from homeassistant.const import SERVICE_TURN_OFF, SERVICE_TURN_ON
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
@@ -78,16 +87,26 @@ class LiveSession:
         view_mode: str = view_filter.VIEW_FULL,
         view_region: Sequence[float] | None = None,
         on_finished: Callable[[LiveSession], None] | None = None,
+        purpose: Purpose = Purpose.SUPERVISION,
+        privacy_entity: str | None = None,
+        user: User | None = None,
     ) -> None:
         """Prepare; decoding starts with `start`; `on_finished` hears when decoding stopped."""
         self.hass = hass
         self.session_id = session_id
         self.entry_id = entry_id
         self.user_id = user_id
+        # The user as Home Assistant keeps them (deactivating them changes this very object).
+        self.user = user
         self.refresh_token_id = refresh_token_id
         self.view_until = view_until
+        self.purpose = purpose
+        # The privacy switch turned off for this look (the home's option when it started).
+        self.privacy_entity = privacy_entity
         self.end_reason: str | None = None
         self.viewer_attached = False
+        # Frames handed to the viewer's connection (for the audit log, and the tests' client).
+        self.frames_sent = 0
         self.started_monotonic = time.monotonic()
         self.first_frame_ms: int | None = None
         self._source = (stream_url, username, password)
@@ -95,6 +114,7 @@ class LiveSession:
         # and a new view for the decoder thread to take up at its next frame.
         self.view_mode_started = view_mode
         self.view_mode = view_mode
+        self.view_region: list[float] | None = _region(view_region)
         self._view_spec: tuple[str, Sequence[float] | None] = (view_mode, view_region)
         self._next_view: tuple[str, Sequence[float] | None] | None = None
         self._on_finished = on_finished
@@ -138,6 +158,12 @@ class LiveSession:
         """Show the look in another view from the next frame on (the installer's bed area)."""
         self._next_view = (mode, region)
         self.view_mode = mode
+        self.view_region = _region(region)
+
+    @property
+    def view(self) -> tuple[str, list[float] | None]:
+        """The view the look shows (from its next frame on, just after a change)."""
+        return self.view_mode, self.view_region
 
     async def next_frame(self, after: int) -> tuple[int, bytes] | None:
         """Wait for a frame newer than `after`; None once the look has ended."""
@@ -216,6 +242,10 @@ class _ViewFailed(Exception):
     """The view could not be made or applied: the look ends."""
 
 
+def _region(region: Sequence[float] | None) -> list[float] | None:
+    return None if region is None else [float(edge) for edge in region]
+
+
 def _make_view(mode: str, region: Sequence[float] | None) -> view_filter.View:
     try:
         return view_filter.make_view(mode, region)
@@ -233,13 +263,33 @@ def _filtered(view: view_filter.View, frame: av.VideoFrame) -> av.VideoFrame:
 def home_view(options: Any, purpose: Purpose) -> tuple[str, list[float] | None]:
     """The view a look of this purpose shows, from the home's options.
 
-    A commissioning look shows the whole picture: it is where the installer checks the camera's
-    placement and marks the bed, together with the staff, before the home is commissioned.
+    A commissioning look shows the whole picture only while no bed area is set: it is where the
+    installer checks the camera's placement and marks the bed, together with the staff. Once a
+    bed area is set, it shows what staff will see (the home's view), like any other look.
     """
-    region = options.get(CONF_VIEW_REGION)
-    if purpose is Purpose.COMMISSIONING:
-        return view_filter.VIEW_FULL, region
+    region = _region(options.get(CONF_VIEW_REGION))
+    if purpose is Purpose.COMMISSIONING and region is None:
+        return view_filter.VIEW_FULL, None
     return str(options.get(CONF_VIEW_MODE) or view_filter.DEFAULT_VIEW_MODE), region
+
+
+# Why a look may end before its stream path is handed out, beyond the core's refusals; the
+# operator API has a message for each.
+REFUSAL_CODES = frozenset(
+    {
+        "not_operator",
+        "outside_slot",
+        "no_consent",
+        "skipped",
+        "fault",
+        "busy",
+        "commissioning_closed",
+        "logged_out",
+        "user_inactive",
+        "privacy_entity_changed",
+        "view_changed",
+    }
+)
 
 
 class GateRefusal(Exception):
@@ -260,6 +310,10 @@ class Gate:
         self.runtime = runtime
         self.live: LiveSession | None = None
         self._unsub_deadline: CALLBACK_TYPE | None = None
+        self._unsub_revoked: CALLBACK_TYPE | None = None
+        # The privacy switch this gate turned off and has not turned back on yet: restored even
+        # when the home's option has meanwhile been changed to another switch.
+        self._privacy_off: str | None = None
 
     def may_start(self, user_id: str) -> bool:
         """Would a look by this user be granted now (for the operator list)."""
@@ -286,6 +340,8 @@ class Gate:
         assert session is not None
         data = runtime.entry.data
         view_mode, view_region = home_view(runtime.entry.options, purpose)
+        privacy_entity = runtime.entry.options.get(CONF_PRIVACY_ENTITY) or None
+        user = await self.hass.auth.async_get_user(user_id)
         live = LiveSession(
             self.hass,
             session_id=session_id,
@@ -299,16 +355,62 @@ class Gate:
             view_mode=view_mode,
             view_region=view_region,
             on_finished=self._decoder_finished,
+            purpose=purpose,
+            privacy_entity=privacy_entity,
+            user=user,
         )
         self.live = live
         self.hass.data.setdefault(LIVE_SESSIONS, {})[session_id] = live
-        # Decoding starts now, while the browser is still asking for the stream.
-        live.start()
-        await self._set_privacy(False)
+        if refresh_token_id is not None:
+            # A login revoked (logged out, the user deactivated or removed) ends its look.
+            self._unsub_revoked = self.hass.auth.async_register_revoke_token_callback(
+                refresh_token_id, self._login_revoked
+            )
         self._unsub_deadline = async_track_point_in_utc_time(
             self.hass, self._deadline_passed, session.view_until
         )
+        # Decoding starts now, while the browser is still asking for the stream.
+        live.start()
+        if privacy_entity is not None:
+            self._privacy_off = privacy_entity
+            await self._async_switch_privacy(privacy_entity, on=False)
+        # Every await since the core granted the look (its saved state, the audit log's fsync,
+        # the privacy switch) gave a fact time to arrive while no look was held to enforce it
+        # on: check everything again before the stream path leaves.
+        if (reason := self.condition_refusal(live)) is not None:
+            if self.live is live:
+                await self._async_finish(reason)
+            if reason in REFUSAL_CODES:
+                raise GateRefusal(reason)
+            # The camera or the view failed already: the stream itself says so (no frame).
         return live
+
+    def condition_refusal(self, live: LiveSession) -> str | None:
+        """Why this look may not show a frame now, or None while every condition holds.
+
+        Cheap and synchronous: the stream asks before each frame it sends.
+        """
+        runtime = self.runtime
+        if self.live is not live:
+            return live.end_reason or "ended"
+        if live.user_id not in runtime.operators:
+            return "not_operator"
+        if live.user is None or not live.user.is_active:
+            return "user_inactive"
+        token = (
+            self.hass.auth.async_get_refresh_token(live.refresh_token_id)
+            if live.refresh_token_id is not None
+            else None
+        )
+        if token is None or token.user.id != live.user_id:
+            return "logged_out"
+        options = runtime.entry.options
+        if (options.get(CONF_PRIVACY_ENTITY) or None) != live.privacy_entity:
+            return "privacy_entity_changed"
+        if home_view(options, live.purpose) != live.view:
+            return "view_changed"
+        refusal = runtime.supervisor.may_view(runtime.now(), live.session_id)
+        return None if refusal is None else str(refusal)
 
     async def async_outcome(
         self, session_id: str, user_id: str, outcome: Outcome, note: str | None
@@ -354,12 +456,14 @@ class Gate:
             previous=entry.options.get(CONF_VIEW_REGION),
             view_mode=mode,
         )
+        # The look takes up its new view first: the options listener (which may run at once)
+        # checks that the look shows what the home's options say.
+        live.set_view(mode, region)
         # The options listener logs the change too (`options_changed`), with this user.
         runtime.options_changed_by = user_id
         self.hass.config_entries.async_update_entry(
             entry, options=dict(entry.options) | {CONF_VIEW_REGION: region}
         )
-        live.set_view(mode, region)
         await runtime.async_flush_audit()
         return mode
 
@@ -377,23 +481,28 @@ class Gate:
             await self._async_finish(live.end_reason or "viewer_gone")
 
     async def async_enforce(self) -> None:
-        """End a running look at once if the core no longer allows it (consent, fault)."""
+        """End a running look at once if any of its conditions no longer holds."""
         live = self.live
         if live is None:
             return
-        refusal = self.runtime.supervisor.may_view(self.runtime.now(), live.session_id)
-        if refusal is not None:
-            await self._async_finish(str(refusal))
+        if (reason := self.condition_refusal(live)) is not None:
+            await self._async_finish(reason)
+
+    @callback
+    def _login_revoked(self) -> None:
+        # Home Assistant forgets a revoked login's callbacks itself (it is calling them now).
+        self._unsub_revoked = None
+        self.hass.async_create_task(self.async_enforce(), eager_start=True)
 
     async def async_shutdown(self) -> None:
         """Home Assistant stops or the home unloads: release the camera, restore privacy."""
         if self.live is not None:
             await self._async_finish("shutdown", tell_core=False)
-        await self._set_privacy(True)
+        await self._async_restore_privacy()
 
     async def async_restore_privacy(self) -> None:
         """At start-up nobody looks: the camera belongs in privacy mode."""
-        await self._set_privacy(True)
+        await self._async_restore_privacy()
 
     async def _deadline_passed(self, _now: datetime) -> None:
         self._unsub_deadline = None
@@ -405,18 +514,24 @@ class Gate:
         if live is None:
             return
         self.live = None
+        # No frame from here on, whatever the rest of the clean-up awaits.
+        live.end(reason)
         if self._unsub_deadline is not None:
             self._unsub_deadline()
             self._unsub_deadline = None
+        if self._unsub_revoked is not None:
+            self._unsub_revoked()
+            self._unsub_revoked = None
         self.hass.data.get(LIVE_SESSIONS, {}).pop(live.session_id, None)
         await live.async_close(reason)
-        await self._set_privacy(True)
+        await self._async_restore_privacy()
         self.runtime.audit(
             "stream_ended",
             live.user_id,
             session_id=live.session_id,
             reason=live.end_reason,
             seconds=round(time.monotonic() - live.started_monotonic, 1),
+            frames=live.frames_sent,
             latency_ms=live.first_frame_ms,
             # What the bed sensor said as the look ended; it never replaces the operator's eyes.
             bed_occupied=self.runtime.health.bed_occupied(),
@@ -441,11 +556,23 @@ class Gate:
         await self.runtime.async_flush_audit()
         raise GateRefusal(code)
 
-    async def _set_privacy(self, on: bool) -> None:
-        """Switch the camera's privacy mode; failing to restore it is an equipment fault."""
-        entity_id = self.runtime.entry.options.get(CONF_PRIVACY_ENTITY)
-        if not entity_id:
+    async def _async_restore_privacy(self) -> None:
+        """Privacy mode on: the home's switch, and the one a look turned off if it was another.
+
+        Failing to restore it is an equipment fault.
+        """
+        current = self.runtime.entry.options.get(CONF_PRIVACY_ENTITY) or None
+        entities = list(dict.fromkeys(e for e in (self._privacy_off, current) if e is not None))
+        self._privacy_off = None
+        if not entities:
             return
+        ok = True
+        for entity_id in entities:
+            ok = await self._async_switch_privacy(entity_id, on=True) and ok
+        await self.runtime.async_set_privacy_fault(not ok)
+
+    async def _async_switch_privacy(self, entity_id: str, *, on: bool) -> bool:
+        """Switch one privacy switch and wait (bounded) until it says so."""
         try:
             await self.hass.services.async_call(
                 "switch",
@@ -453,12 +580,10 @@ class Gate:
                 {"entity_id": entity_id},
                 blocking=True,
             )
-            ok = await self._async_reaches(entity_id, "on" if on else "off")
+            return await self._async_reaches(entity_id, "on" if on else "off")
         except HomeAssistantError as err:
             _LOGGER.warning("Could not switch privacy mode of %s: %s", self.runtime.name, err)
-            ok = False
-        if on:
-            await self.runtime.async_set_privacy_fault(not ok)
+            return False
 
     async def _async_reaches(self, entity_id: str, state: str) -> bool:
         """Wait (bounded) until the switch reports `state`: some report it a moment later."""

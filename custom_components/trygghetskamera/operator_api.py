@@ -1,14 +1,21 @@
 """The operator API of the contract: websocket commands and the signed MJPEG stream.
 
 Every command and the view check the calling user themselves (an operator of that home,
-admins included only if chosen) and fail closed; every refusal is logged.
+admins included only if chosen) and fail closed; every refusal is logged. The stream checks its
+signature itself (Home Assistant lets a bearer token pass whatever `authSig` says) and every
+condition of the look before each frame; refused requests are logged once per user and minute,
+with a count, so that hammering the stream cannot flood the audit log.
 """
 
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+import functools
 from http import HTTPStatus
 import logging
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from homeassistant.auth import jwt_wrapper
 from homeassistant.auth.models import User
 from homeassistant.components import websocket_api
 from homeassistant.components.http import (
@@ -16,10 +23,13 @@ from homeassistant.components.http import (
     KEY_HASS_USER,
     HomeAssistantView,
 )
-from homeassistant.components.http.auth import SIGN_QUERY_PARAM
+from homeassistant.components.http.auth import DATA_SIGN_SECRET, SIGN_QUERY_PARAM
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HassJob, HomeAssistant, callback
+from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
+import jwt
 import voluptuous as vol
 
 from .audit_trail import async_get_trail
@@ -40,6 +50,13 @@ ERROR_MESSAGES = {
     "skipped": "Tonight's checks are skipped",
     "fault": "The equipment has a fault: a physical visit replaces the look",
     "busy": "Another look at this home is running",
+    "commissioning_closed": (
+        "Commissioning looks are closed for this home (commissioned, period over or all used)"
+    ),
+    "logged_out": "The login that started the look has ended",
+    "user_inactive": "The user is deactivated",
+    "privacy_entity_changed": "The home's privacy switch was changed",
+    "view_changed": "The home's view was changed",
     "not_found": "No such home or session",
     "not_commissioning": "The bed area is marked in a commissioning look only",
     "region_format": "The bed area must be four numbers: x0, y0, x1, y1",
@@ -57,6 +74,7 @@ def async_setup_operator_api(hass: HomeAssistant) -> None:
     websocket_api.async_register_command(hass, ws_session_outcome)
     websocket_api.async_register_command(hass, ws_view_region_set)
     hass.http.register_view(SessionStreamView())
+    hass.data[STREAM_DENIALS] = DenialLog(hass)
 
 
 def _running_homes(hass: HomeAssistant) -> list[HomeRuntime]:
@@ -93,6 +111,7 @@ def ws_homes(
         next_supervision = supervisor.next_supervision(now)
         reason = supervisor.visit_reason
         slot = supervisor.current_slot(now)
+        commissioning_until = supervisor.commissioning_until
         homes.append(
             {
                 "entry_id": runtime.entry.entry_id,
@@ -117,10 +136,15 @@ def ws_homes(
                 "view_mode": runtime.entry.options.get(CONF_VIEW_MODE) or DEFAULT_VIEW_MODE,
                 "view_region": runtime.entry.options.get(CONF_VIEW_REGION),
                 "may_view": is_operator and runtime.gate.may_start(user.id),
-                # A commissioning look (the installer's, with the staff) could be started.
+                # A commissioning look (the installer's, with the staff) could be started: only
+                # in the commissioning period, while it has looks left.
                 "may_commission": is_operator
-                and not supervisor.commissioned
+                and supervisor.commissioning_refusal(now) is None
                 and runtime.gate.live is None,
+                "commissioning_until": (
+                    commissioning_until.isoformat() if commissioning_until else None
+                ),
+                "commissioning_looks_left": supervisor.commissioning_looks_left,
             }
         )
     connection.send_result(msg["id"], homes)
@@ -246,23 +270,38 @@ class SessionStreamView(HomeAssistantView):
         hass: HomeAssistant = request.app["hass"]
         user: User | None = request.get(KEY_HASS_USER)
         live = hass.data.get(LIVE_SESSIONS, {}).get(session_id)
+        runtime = _runtime(hass, live.entry_id) if live is not None else None
         refusal: str | None = None
-        if SIGN_QUERY_PARAM not in request.query:
+        if hdrs.AUTHORIZATION in request.headers:
+            # The stream is opened by its signed path alone (an <img> sends no header); with a
+            # bearer token Home Assistant would not even look at the signature.
+            refusal = "authorization_header"
+        elif SIGN_QUERY_PARAM not in request.query:
             refusal = "unsigned"
-        elif live is None or live.ended:
+        elif live is None or live.ended or runtime is None:
             refusal = "no_live_session"
+        elif not _signed_for(hass, request, live):
+            refusal = "bad_signature"
         elif user is None or user.id != live.user_id:
             refusal = "other_user"
         elif request.get(KEY_HASS_REFRESH_TOKEN_ID) != live.refresh_token_id:
             refusal = "other_login"
         elif live.viewer_attached:
             refusal = "already_viewing"
+        elif (refusal := runtime.gate.condition_refusal(live)) is not None:
+            # The look lost a condition before anyone watched it: it ends now.
+            live.end(refusal)
+            hass.async_create_task(runtime.gate.async_viewer_gone(live), eager_start=True)
         if refusal is not None:
-            await _log_stream_refusal(hass, live, user, refusal)
+            hass.data[STREAM_DENIALS].record(
+                live.entry_id if runtime is not None and live is not None else None,
+                user.id if user is not None else None,
+                request.remote,
+                refusal,
+            )
             status = HTTPStatus.UNAUTHORIZED if user is None else HTTPStatus.FORBIDDEN
             return self.json_message("Forbidden", status)
         assert live is not None
-        runtime = _runtime(hass, live.entry_id)
         assert runtime is not None
         live.viewer_attached = True
         response = web.StreamResponse(
@@ -277,7 +316,12 @@ class SessionStreamView(HomeAssistantView):
             await response.prepare(request)
             seq = 0
             while (frame := await live.next_frame(seq)) is not None:
+                if (reason := runtime.gate.condition_refusal(live)) is not None:
+                    # A fact not enforced yet (its handler still awaits): not one more frame.
+                    live.end(reason)
+                    break
                 seq, jpeg = frame
+                live.frames_sent += 1
                 await response.write(
                     b"--" + BOUNDARY.encode() + b"\r\nContent-Type: image/jpeg\r\n"
                     b"Content-Length: " + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n"
@@ -292,21 +336,109 @@ class SessionStreamView(HomeAssistantView):
         return response
 
 
-async def _log_stream_refusal(
-    hass: HomeAssistant, live: LiveSession | None, user: User | None, reason: str
-) -> None:
-    runtime = _runtime(hass, live.entry_id) if live is not None else None
-    user_id = user.id if user else None
-    if runtime is not None:
-        runtime.audit("stream_denied", user_id, reason=reason, session_id=live.session_id)
-        await runtime.async_flush_audit()
-        return
-    if (trail := async_get_trail(hass)) is not None:
-        await trail.async_append(
-            "stream_denied",
-            at=dt_util.utcnow(),
-            entry_id=None,
-            home=None,
-            user_id=user_id,
-            data={"reason": reason},
+def _signed_for(hass: HomeAssistant, request: web.Request, live: LiveSession) -> bool:
+    """The request's `authSig` was made by this Home Assistant for this path and this login."""
+    secret = hass.data.get(DATA_SIGN_SECRET)
+    signature = request.query.get(SIGN_QUERY_PARAM)
+    if secret is None or signature is None or live.refresh_token_id is None:
+        return False
+    try:
+        claims = jwt_wrapper.verify_and_decode(
+            signature, secret, algorithms=["HS256"], issuer=live.refresh_token_id
         )
+    except jwt.InvalidTokenError:
+        return False
+    return bool(claims.get("path") == request.path)
+
+
+# Refused stream requests: at most one audit record per home, user (or remote) and minute.
+STREAM_DENIALS: HassKey[DenialLog] = HassKey(f"{DOMAIN}_stream_denials")
+DENIAL_WINDOW = timedelta(minutes=1)
+
+
+@dataclass(slots=True)
+class _DenialWindow:
+    """Refusals of one user (or remote) at one home since the last record."""
+
+    user_id: str | None
+    remote: str | None
+    count: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+class DenialLog:
+    """Logs refused stream requests without letting them flood the audit log.
+
+    The first refusal is logged at once (`count` 1); further ones within the minute are counted
+    and logged together when it is over (`count`, and `reasons` by reason), and while they keep
+    coming, once a minute.
+    """
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """Start with no open window."""
+        self.hass = hass
+        self._windows: dict[tuple[str | None, str], _DenialWindow] = {}
+
+    @callback
+    def record(
+        self, entry_id: str | None, user_id: str | None, remote: str | None, reason: str
+    ) -> None:
+        """Count one refused request; log it now if it opens a new minute."""
+        key = (entry_id, user_id or f"remote:{remote}")
+        if (window := self._windows.get(key)) is not None:
+            window.count += 1
+            window.reasons[reason] = window.reasons.get(reason, 0) + 1
+            return
+        self._windows[key] = _DenialWindow(user_id, None if user_id else remote)
+        self._write(entry_id, user_id, remote, {"reason": reason, "count": 1})
+        self._arm(key)
+
+    @callback
+    def _arm(self, key: tuple[str | None, str]) -> None:
+        async_call_later(
+            self.hass,
+            DENIAL_WINDOW,
+            HassJob(
+                functools.partial(self._window_over, key),
+                "trygghetskamera stream denials",
+                cancel_on_shutdown=True,
+            ),
+        )
+
+    @callback
+    def _window_over(self, key: tuple[str | None, str], _now: datetime) -> None:
+        window = self._windows.pop(key)
+        if window.count == 0:
+            return
+        reason = max(window.reasons, key=lambda item: window.reasons[item])
+        self._write(
+            key[0],
+            window.user_id,
+            window.remote,
+            {"reason": reason, "count": window.count, "reasons": dict(window.reasons)},
+        )
+        # Still coming: the next record in a minute at the earliest.
+        self._windows[key] = _DenialWindow(window.user_id, window.remote)
+        self._arm(key)
+
+    @callback
+    def _write(
+        self, entry_id: str | None, user_id: str | None, remote: str | None, data: dict[str, Any]
+    ) -> None:
+        if remote is not None and user_id is None:
+            data["remote"] = remote
+        self.hass.async_create_task(
+            self._async_write(entry_id, user_id, data, dt_util.utcnow()), eager_start=True
+        )
+
+    async def _async_write(
+        self, entry_id: str | None, user_id: str | None, data: dict[str, Any], at: datetime
+    ) -> None:
+        runtime = _runtime(self.hass, entry_id) if entry_id is not None else None
+        if runtime is not None:
+            runtime.audit("stream_denied", user_id, **data)
+            await runtime.async_flush_audit()
+        elif (trail := async_get_trail(self.hass)) is not None:
+            await trail.async_append(
+                "stream_denied", at=at, entry_id=None, home=None, user_id=user_id, data=data
+            )

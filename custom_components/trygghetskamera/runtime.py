@@ -408,6 +408,7 @@ class HomeRuntime:
         if (
             purpose is Purpose.COMMISSIONING
             and self.supervisor.consent
+            and self.supervisor.commissioning_refusal(self.now()) is None
             and Check.CAMERA_PROBE in self.supervisor.commissioning_missing
         ):
             # The installer's look begins with the camera test it still lacks; a failed test
@@ -478,6 +479,12 @@ class HomeRuntime:
         return result
 
     # --- commissioning ----------------------------------------------------------------------
+
+    async def async_restart_commissioning(self, user_id: str | None, reason: str) -> None:
+        """An admin restarts commissioning: every check again, in a new 14-day period."""
+        await self._async_commit(self.supervisor.restart_commissioning(self.now(), user_id, reason))
+        self._track_equipment()
+        await self._async_check_equipment()
 
     async def _async_pass_check(self, check: Check, user_id: str | None) -> None:
         if check in self.supervisor.commissioning_missing:
