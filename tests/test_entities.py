@@ -165,7 +165,7 @@ async def test_commissioning_look_marks_the_home_commissioned(
     assert home.state("status").attributes["commissioned"] is True
     assert home.state("last_supervision").state == "unknown"
     assert await runtime.async_start_session("c2", home.operator_id, Purpose.COMMISSIONING) is (
-        Refusal.OUTSIDE_SLOT
+        Refusal.COMMISSIONING_CLOSED
     )
 
     await home.restart(at("16:00"))
