@@ -82,6 +82,7 @@ class Action(StrEnum):
     AUDIT_EXPORT = "audit_export"
     ACCESS_REVIEW = "access_review"
     REVIEW_DONE = "review_done"
+    RESTART_COMMISSIONING = "restart_commissioning"
 
 
 _STAFF: Final = frozenset({Role.OPERATOR, Role.ADMIN, Role.AUTOMATION})
@@ -107,6 +108,7 @@ ALLOWED: Final[Mapping[Action, frozenset[Role]]] = {
     Action.AUDIT_EXPORT: frozenset({Role.ADMIN}),
     Action.ACCESS_REVIEW: frozenset({Role.ADMIN}),
     Action.REVIEW_DONE: frozenset({Role.ADMIN}),
+    Action.RESTART_COMMISSIONING: frozenset({Role.ADMIN}),
 }
 
 

@@ -7,12 +7,12 @@ it is logged with that admin and the reason given.
 """
 
 from homeassistant.core import HomeAssistant, ServiceCall, callback
-from homeassistant.exceptions import Unauthorized
 from homeassistant.helpers import config_validation as cv
 import voluptuous as vol
 
+from .authz import Action
 from .const import ATTR_DEVICE_ID, DOMAIN
-from .services import runtime_for_device
+from .services import async_authorized_runtime
 
 SERVICE_RESTART_COMMISSIONING = "restart_commissioning"
 ATTR_REASON = "reason"
@@ -26,18 +26,11 @@ RESTART_COMMISSIONING_SCHEMA = vol.Schema(
 
 
 async def _restart_commissioning(call: ServiceCall) -> None:
-    hass = call.hass
-    user_id = call.context.user_id
-    user = await hass.auth.async_get_user(user_id) if user_id else None
-    runtime = runtime_for_device(hass, call.data[ATTR_DEVICE_ID])
-    if user is None or not user.is_admin:
-        # Admins only; an automation (no user) may not open a backdoor to the picture either.
-        runtime.audit(
-            "action_denied", user_id, action=SERVICE_RESTART_COMMISSIONING, reason="not_admin"
-        )
-        await runtime.async_flush_audit()
-        raise Unauthorized(context=call.context, permission="admin")
-    await runtime.async_restart_commissioning(user.id, call.data[ATTR_REASON])
+    # Admins only; an automation (no user) may not open a way to the picture either.
+    runtime = await async_authorized_runtime(
+        call.hass, call.data[ATTR_DEVICE_ID], Action.RESTART_COMMISSIONING, call.context
+    )
+    await runtime.async_restart_commissioning(call.context.user_id, call.data[ATTR_REASON])
 
 
 @callback

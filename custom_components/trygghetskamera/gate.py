@@ -40,7 +40,7 @@ from homeassistant.helpers.event import (
 from homeassistant.util.hass_dict import HassKey
 
 from . import media, view_filter
-from .authz import Action, async_roles, may
+from .authz import Action, async_roles, may, user_roles
 from .const import (
     CONF_PASSWORD,
     CONF_PRIVACY_ENTITY,
@@ -393,10 +393,10 @@ class Gate:
         runtime = self.runtime
         if self.live is not live:
             return live.end_reason or "ended"
-        if live.user_id not in runtime.operators:
-            return "not_operator"
         if live.user is None or not live.user.is_active:
             return "user_inactive"
+        if not may(user_roles(runtime.entry, live.user), Action.LOOK):
+            return "not_operator"
         token = (
             self.hass.auth.async_get_refresh_token(live.refresh_token_id)
             if live.refresh_token_id is not None

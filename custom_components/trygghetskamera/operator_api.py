@@ -293,7 +293,7 @@ class SessionStreamView(HomeAssistantView):
             live.end(refusal)
             hass.async_create_task(runtime.gate.async_viewer_gone(live), eager_start=True)
         if refusal is not None:
-            hass.data[STREAM_DENIALS].record(
+            await hass.data[STREAM_DENIALS].async_record(
                 live.entry_id if runtime is not None and live is not None else None,
                 user.id if user is not None else None,
                 request.remote,
@@ -379,19 +379,18 @@ class DenialLog:
         self.hass = hass
         self._windows: dict[tuple[str | None, str], _DenialWindow] = {}
 
-    @callback
-    def record(
+    async def async_record(
         self, entry_id: str | None, user_id: str | None, remote: str | None, reason: str
     ) -> None:
-        """Count one refused request; log it now if it opens a new minute."""
+        """Count one refused request; if it opens a new minute, return once it is logged."""
         key = (entry_id, user_id or f"remote:{remote}")
         if (window := self._windows.get(key)) is not None:
             window.count += 1
             window.reasons[reason] = window.reasons.get(reason, 0) + 1
             return
         self._windows[key] = _DenialWindow(user_id, None if user_id else remote)
-        self._write(entry_id, user_id, remote, {"reason": reason, "count": 1})
         self._arm(key)
+        await self._async_write(entry_id, user_id, remote, {"reason": reason, "count": 1})
 
     @callback
     def _arm(self, key: tuple[str | None, str]) -> None:
@@ -405,35 +404,27 @@ class DenialLog:
             ),
         )
 
-    @callback
-    def _window_over(self, key: tuple[str | None, str], _now: datetime) -> None:
+    async def _window_over(self, key: tuple[str | None, str], _now: datetime) -> None:
         window = self._windows.pop(key)
         if window.count == 0:
             return
+        # Still coming: the next record in a minute at the earliest.
+        self._windows[key] = _DenialWindow(window.user_id, window.remote)
+        self._arm(key)
         reason = max(window.reasons, key=lambda item: window.reasons[item])
-        self._write(
+        await self._async_write(
             key[0],
             window.user_id,
             window.remote,
             {"reason": reason, "count": window.count, "reasons": dict(window.reasons)},
         )
-        # Still coming: the next record in a minute at the earliest.
-        self._windows[key] = _DenialWindow(window.user_id, window.remote)
-        self._arm(key)
 
-    @callback
-    def _write(
+    async def _async_write(
         self, entry_id: str | None, user_id: str | None, remote: str | None, data: dict[str, Any]
     ) -> None:
         if remote is not None and user_id is None:
             data["remote"] = remote
-        self.hass.async_create_task(
-            self._async_write(entry_id, user_id, data, dt_util.utcnow()), eager_start=True
-        )
-
-    async def _async_write(
-        self, entry_id: str | None, user_id: str | None, data: dict[str, Any], at: datetime
-    ) -> None:
+        at = dt_util.utcnow()
         runtime = _runtime(self.hass, entry_id) if entry_id is not None else None
         if runtime is not None:
             runtime.audit("stream_denied", user_id, **data)
