@@ -76,7 +76,8 @@ def runtime_for_entry(entry: ConfigEntry) -> HomeRuntime:
             translation_key="home_not_running",
             translation_placeholders={"name": entry.title},
         )
-    return entry.runtime_data
+    runtime: HomeRuntime = entry.runtime_data
+    return runtime
 
 
 def entry_for_visit(hass: HomeAssistant, visit_id: str) -> ConfigEntry:
