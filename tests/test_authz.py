@@ -21,6 +21,7 @@ from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.trygghetskamera.audit import AuditLog, AuditRecord
 from custom_components.trygghetskamera.audit_trail import AUDIT_TRAIL
+from custom_components.trygghetskamera.authz import ALLOWED, Action, Role, may
 from custom_components.trygghetskamera.const import DOMAIN
 from custom_components.trygghetskamera.gate import GateRefusal
 from custom_components.trygghetskamera.supervision import Purpose
@@ -390,3 +391,30 @@ async def test_counted_refusals_are_written_when_home_assistant_stops(world: Wor
     finally:
         await hass.async_add_executor_job(log.stop)
     assert [r.data["count"] for r in found] == [1, 2]
+
+
+def test_the_roles_table_is_the_contracts() -> None:
+    """One table decides; it says what docs/operations.md, "Who may do what", says."""
+    staff = {Role.OPERATOR, Role.ADMIN, Role.AUTOMATION}
+    expected = {
+        Action.VISIT_DONE: staff,
+        Action.VISIT_ACKNOWLEDGE: staff,
+        Action.SKIP_NIGHT: staff,
+        Action.UNSKIP_NIGHT: staff,
+        Action.SKIP_TONIGHT: staff,
+        Action.PROBE_CAMERA: staff,
+        Action.TEST_CAMERA: staff,
+        Action.CONSENT_OFF: staff,
+        Action.CONSENT_ON: set(),
+        Action.AUDIT_LOG: {Role.OPERATOR, Role.ADMIN},
+        Action.LIST_HOME: {Role.OPERATOR, Role.ADMIN},
+        Action.LOOK: {Role.OPERATOR},
+        Action.ACCESS_REVIEW: {Role.ADMIN},
+        Action.REVIEW_DONE: {Role.ADMIN},
+        Action.AUDIT_EXPORT: {Role.ADMIN},
+        Action.AUDIT_SEAL: {Role.ADMIN},
+        Action.AUDIT_DELETE_HOME: {Role.ADMIN},
+        Action.RESTART_COMMISSIONING: {Role.ADMIN},
+    }
+    assert {action: set(roles) for action, roles in ALLOWED.items()} == expected
+    assert not any(may(frozenset(), action) for action in Action)
