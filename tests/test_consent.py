@@ -29,6 +29,7 @@ from custom_components.trygghetskamera.const import (
     CONSENT_RECORD,
     DOMAIN,
 )
+from simulators.camera import MjpegServer
 
 from .conftest import CLIENT_ID, Person
 from .test_runtime import Home, at, new_home
@@ -56,10 +57,10 @@ async def records(hass: HomeAssistant, kind: str) -> list[AuditRecord]:
     return [record for record in found if record.kind == kind]
 
 
-async def _to_consent_step(hass: HomeAssistant, night_video: Path, operator: Person) -> str:
+async def _to_consent_step(hass: HomeAssistant, camera: MjpegServer, operator: Person) -> str:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_NAME: "Lgh 1203", CONF_STREAM_URL: str(night_video)}
+        result["flow_id"], {CONF_NAME: "Lgh 1203", CONF_STREAM_URL: camera.url}
     )
     result = await hass.config_entries.flow.async_configure(result["flow_id"], SCHEDULE)
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
@@ -73,10 +74,13 @@ async def _to_consent_step(hass: HomeAssistant, night_video: Path, operator: Per
 
 
 async def test_adding_a_home_records_who_consented_and_on_what(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, night_video: Path, operator: Person
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    network_camera: MjpegServer,
+    operator: Person,
 ) -> None:
     freezer.move_to(at("14:00"))
-    flow_id = await _to_consent_step(hass, night_video, operator)
+    flow_id = await _to_consent_step(hass, network_camera, operator)
     result = await hass.config_entries.flow.async_configure(flow_id, CONSENT)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
@@ -94,10 +98,13 @@ async def test_adding_a_home_records_who_consented_and_on_what(
 
 
 async def test_a_legal_representative_may_consent_for_the_resident(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, night_video: Path, operator: Person
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    network_camera: MjpegServer,
+    operator: Person,
 ) -> None:
     freezer.move_to(at("14:00"))
-    flow_id = await _to_consent_step(hass, night_video, operator)
+    flow_id = await _to_consent_step(hass, network_camera, operator)
     result = await hass.config_entries.flow.async_configure(
         flow_id, CONSENT | {"consent_by": "legal_representative", "co_residents": 0}
     )
@@ -115,14 +122,14 @@ async def test_a_legal_representative_may_consent_for_the_resident(
 async def test_the_consent_step_refuses_what_cannot_stand(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
-    night_video: Path,
+    network_camera: MjpegServer,
     operator: Person,
     change: dict[str, Any],
     field: str,
     error: str,
 ) -> None:
     freezer.move_to(at("14:00"))
-    flow_id = await _to_consent_step(hass, night_video, operator)
+    flow_id = await _to_consent_step(hass, network_camera, operator)
     result = await hass.config_entries.flow.async_configure(flow_id, CONSENT | change)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {field: error}

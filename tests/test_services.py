@@ -20,8 +20,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.trygghetskamera.const import CONF_TIMES, DOMAIN
 from custom_components.trygghetskamera.runtime import AuditFact
 from custom_components.trygghetskamera.supervision import Outcome
+from simulators.camera import MjpegServer
 
-from .media_sources import MjpegServer
 from .test_runtime import NIGHT, Home, at, iso_utc, new_home
 
 INTEGRATION = Path(__file__).parent.parent / "custom_components" / DOMAIN
