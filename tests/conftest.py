@@ -98,6 +98,11 @@ def home_options(operators: list[str], **overrides: Any) -> dict[str, Any]:
         CONF_OPERATORS: operators,
         CONF_MIN_POWER_W: 1.0,
         CONF_AUDIT_RETENTION_MONTHS: 24,
+        # The patrol's loop, at its defaults (all agreed times digital).
+        "physical_times": [],
+        "ack_minutes": 10,
+        "urgent_ack_minutes": 5,
+        "response_minutes": 45,
     } | dict.fromkeys(EQUIPMENT_ENTITIES)
     return options | overrides
 

@@ -23,7 +23,9 @@ import voluptuous as vol
 from . import media, mqtt_publish, view_filter
 from .audit_trail import acting_user_id
 from .const import (
+    ACK_MINUTES_RANGE,
     AUDIT_RETENTION_MONTHS_RANGE,
+    CONF_ACK_MINUTES,
     CONF_AUDIT_RETENTION_MONTHS,
     CONF_BED_ENTITY,
     CONF_CONNECTIVITY_ENTITY,
@@ -34,28 +36,35 @@ from .const import (
     CONF_NAME,
     CONF_OPERATORS,
     CONF_PASSWORD,
+    CONF_PHYSICAL_TIMES,
     CONF_PLUG_ENTITY,
     CONF_POWER_ENTITY,
     CONF_PRIVACY_ENTITY,
+    CONF_RESPONSE_MINUTES,
     CONF_SLOT_MINUTES,
     CONF_STREAM_URL,
     CONF_TIMES,
+    CONF_URGENT_ACK_MINUTES,
     CONF_USERNAME,
     CONF_VIEW_MODE,
     CONF_VIEW_REGION,
     CONF_VIEW_SECONDS,
     CONSENT_RECORD,
+    DEFAULT_ACK_MINUTES,
     DEFAULT_AUDIT_RETENTION_MONTHS,
     DEFAULT_FOLLOW_UP_MINUTES,
     DEFAULT_FOLLOW_UPS,
     DEFAULT_MIN_POWER_W,
+    DEFAULT_RESPONSE_MINUTES,
     DEFAULT_SLOT_MINUTES,
+    DEFAULT_URGENT_ACK_MINUTES,
     DEFAULT_VIEW_SECONDS,
     DOMAIN,
     EQUIPMENT_ENTITIES,
     FOLLOW_UP_MINUTES_RANGE,
     FOLLOW_UPS_RANGE,
     PROBE_TIMEOUT_S,
+    RESPONSE_MINUTES_RANGE,
     SLOT_MINUTES_RANGE,
     VIEW_SECONDS_RANGE,
 )
@@ -134,6 +143,21 @@ def schedule_schema(defaults: dict[str, Any]) -> vol.Schema:
             vol.Required(
                 CONF_FOLLOW_UPS, default=defaults.get(CONF_FOLLOW_UPS, DEFAULT_FOLLOW_UPS)
             ): _number(*FOLLOW_UPS_RANGE),
+            # The patrol's loop: which agreed times are physical visits, and its deadlines.
+            vol.Optional(CONF_PHYSICAL_TIMES, default=defaults.get(CONF_PHYSICAL_TIMES, [])): (
+                selector.TextSelector(selector.TextSelectorConfig(multiple=True))
+            ),
+            vol.Required(
+                CONF_ACK_MINUTES, default=defaults.get(CONF_ACK_MINUTES, DEFAULT_ACK_MINUTES)
+            ): _number(*ACK_MINUTES_RANGE, unit="min"),
+            vol.Required(
+                CONF_URGENT_ACK_MINUTES,
+                default=defaults.get(CONF_URGENT_ACK_MINUTES, DEFAULT_URGENT_ACK_MINUTES),
+            ): _number(*ACK_MINUTES_RANGE, unit="min"),
+            vol.Required(
+                CONF_RESPONSE_MINUTES,
+                default=defaults.get(CONF_RESPONSE_MINUTES, DEFAULT_RESPONSE_MINUTES),
+            ): _number(*RESPONSE_MINUTES_RANGE, unit="min"),
         }
     )
 
@@ -251,6 +275,16 @@ def validate_schedule(user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[
     # The form's number selectors already enforce the ranges of the contract (docs/contract.md).
     for key in (CONF_VIEW_SECONDS, CONF_SLOT_MINUTES, CONF_FOLLOW_UP_MINUTES, CONF_FOLLOW_UPS):
         options[key] = int(user_input[key])
+    for key, default in (
+        (CONF_ACK_MINUTES, DEFAULT_ACK_MINUTES),
+        (CONF_URGENT_ACK_MINUTES, DEFAULT_URGENT_ACK_MINUTES),
+        (CONF_RESPONSE_MINUTES, DEFAULT_RESPONSE_MINUTES),
+    ):
+        options[key] = int(user_input.get(key, default))
+    physical = [
+        str(time).strip() for time in user_input.get(CONF_PHYSICAL_TIMES) or [] if str(time).strip()
+    ]
+    options[CONF_PHYSICAL_TIMES] = physical
     if not times:
         errors[CONF_TIMES] = "times_required"
     else:
@@ -259,6 +293,14 @@ def validate_schedule(user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[
             errors[CONF_TIMES] = problem
         else:
             options[CONF_TIMES] = sorted_times(times)
+            # A physical visit by plan is one of the agreed times, as the resident agreed it.
+            valid = not physical or not _first_schedule_problem(
+                physical, options[CONF_SLOT_MINUTES]
+            )
+            if valid and set(sorted_times(physical)) <= set(options[CONF_TIMES]):
+                options[CONF_PHYSICAL_TIMES] = sorted_times(physical)
+            else:
+                errors[CONF_PHYSICAL_TIMES] = "physical_not_agreed"
     return options, errors
 
 

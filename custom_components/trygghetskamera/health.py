@@ -139,6 +139,11 @@ class HealthMonitor:
         self._pending: dict[str, tuple[datetime, CALLBACK_TYPE]] = {}
         self._camera_fault = False
         self._frozen_count = 0
+        # An operator judged the picture unusable (moved, covered, blurred): a camera fault that
+        # only a test asked for by a person, after fixing it, clears; the automatic probe before
+        # each slot cannot tell a camera turned to the wall from one that works. Kept on disk
+        # by the runtime.
+        self.picture_unusable = False
         self._unsubs: list[CALLBACK_TYPE] = []
         self._unsub_probe: CALLBACK_TYPE | None = None
         self._probe_at: datetime | None = None
@@ -160,7 +165,7 @@ class HealthMonitor:
     async def async_start(self) -> None:
         """Take over the restored faults, then watch the entities and arm the pre-slot probe."""
         restored = self.runtime.faults
-        self._camera_fault = FAULT_CAMERA in restored
+        self._camera_fault = FAULT_CAMERA in restored or self.picture_unusable
         # A fault that stood before a restart keeps standing until its entity is seen healthy,
         # instead of clearing and coming back after the debounce.
         self._standing = set(restored & set(FAULT_KINDS)) - {FAULT_CAMERA}
@@ -364,10 +369,23 @@ class HealthMonitor:
         # The runtime reports the result back through `async_camera_probed`.
         await self.runtime.async_probe_camera(None)
 
-    async def async_camera_probed(self, result: media.ProbeResult) -> None:
+    async def async_picture_unusable(self) -> None:
+        """An operator saw that the picture cannot be trusted: a camera fault at once."""
+        self.picture_unusable = True
+        self._camera_fault = True
+        await self._async_report()
+
+    async def async_camera_probed(
+        self, result: media.ProbeResult, requested_by: str | None = None
+    ) -> None:
         """Judge a probe's result (from the pre-slot probe, the button or the action)."""
         self._cancel_recheck()
+        if result.ok and self.picture_unusable and requested_by is None:
+            # Not fixed until a person says so with a test of their own.
+            await self._async_report()
+            return
         if result.ok:
+            self.picture_unusable = False
             self._frozen_count = 0
             self._camera_fault = False
         elif result.reason == media.REASON_FROZEN:

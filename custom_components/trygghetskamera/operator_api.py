@@ -37,7 +37,7 @@ from .authz import Action, may, user_roles
 from .const import CONF_BED_ENTITY, CONF_VIEW_MODE, CONF_VIEW_REGION, DOMAIN
 from .gate import LIVE_SESSIONS, GateRefusal, LiveSession, signed_stream_path
 from .runtime import HomeRuntime
-from .supervision import Outcome, Purpose
+from .supervision import Outcome, Purpose, visit_state
 from .view_filter import DEFAULT_VIEW_MODE
 
 _LOGGER = logging.getLogger(__name__)
@@ -125,6 +125,8 @@ def ws_homes(
                 "visit_required": supervisor.visit_required,
                 "reason": str(reason) if reason else None,
                 "urgent": supervisor.urgent,
+                # Each open visit with its id and life, for the patrol's list.
+                "open_visits": [visit_state(visit) for visit in supervisor.open_visits],
                 "bed_occupied": _bed_occupied(hass, runtime),
                 "faults": sorted(runtime.faults),
                 "commissioned": supervisor.commissioned,

@@ -240,6 +240,7 @@ class HomeRuntime:
         stored = await self._store.async_load()
         self._supervisor = None
         self._camera = (stored or {}).get("camera")
+        self.health.picture_unusable = bool((stored or {}).get("picture_unusable", False))
         if stored and "supervisor" in stored:
             try:
                 # Restored under the schedule it was saved with, so that the downtime is caught
@@ -431,6 +432,10 @@ class HomeRuntime:
         await self._async_commit(
             self.supervisor.set_outcome(self.now(), session_id, outcome, user_id, note)
         )
+        if outcome is Outcome.PICTURE_UNUSABLE:
+            # The camera was moved, covered or blurred: a camera fault with its repair issue.
+            await self.health.async_picture_unusable()
+            await self._async_commit([])
 
     async def async_probe_camera(self, user_id: str | None) -> media.ProbeResult:
         """Open the camera, decode one frame, check it; nothing is shown or kept but a hash.
@@ -473,7 +478,7 @@ class HomeRuntime:
             self._last_signature = result.signature
         self.audit("camera_probe", user_id, ok=result.ok, reason=result.reason, ms=result.ms)
         await self.async_flush_audit()
-        await self.health.async_camera_probed(result)
+        await self.health.async_camera_probed(result, user_id)
         if result.ok:
             await self._async_pass_check(Check.CAMERA_PROBE, user_id)
         return result
@@ -634,6 +639,7 @@ class HomeRuntime:
                 "config": _config_key(self.config),
                 "supervisor": self.supervisor.to_dict(),
                 "camera": self._camera,
+                "picture_unusable": self.health.picture_unusable,
             }
         )
         for event in events:
