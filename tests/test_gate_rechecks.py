@@ -23,6 +23,7 @@ from pytest_homeassistant_custom_component.typing import (
     WebSocketGenerator,
 )
 
+from custom_components.trygghetskamera.audit import AuditLog
 from custom_components.trygghetskamera.audit_trail import AUDIT_TRAIL
 from custom_components.trygghetskamera.const import (
     CONF_OPERATORS,
@@ -396,3 +397,37 @@ async def test_stream_denials_are_merged_per_user_and_minute(
         (intruder.user.id, 24),
         (intruder.user.id, 1),
     ]
+
+
+async def test_counted_stream_denials_are_logged_when_home_assistant_stops(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    night_video: Path,
+    operator: Person,
+    make_person: Callable[..., Awaitable[Person]],
+    hass_ws_client: WebSocketGenerator,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """A refusal counted but not yet written is not lost to a stop within the minute."""
+    intruder = await make_person("Inkräktare")
+    entry = await add_home_with_open_slot(hass, hass_storage, str(night_video), [operator.user.id])
+    ws = await hass_ws_client(hass, operator.token)
+    started = await ws_call(ws, {"type": f"{DOMAIN}/session/start", "entry_id": entry.entry_id})
+    client = await hass_client(intruder.token)
+    for _ in range(3):
+        assert (await client.get(started["result"]["stream_path"])).status == 403
+    await ws.close()
+    path = hass.data[AUDIT_TRAIL].log.path
+    await hass.async_stop()
+    # Read back from disk, as an auditor would after the stop.
+    log = AuditLog(path)
+    await hass.async_add_executor_job(log.start)
+    try:
+        found = [r for r in log.query(entry_id=entry.entry_id) if r.kind == "stream_denied"]
+    finally:
+        await hass.async_add_executor_job(log.stop)
+    assert [(r.user_id, r.data["count"]) for r in found] == [
+        (intruder.user.id, 1),
+        (intruder.user.id, 2),
+    ]
+    assert found[1].home == "Lgh 1203"

@@ -25,7 +25,8 @@ from homeassistant.components.http import (
 )
 from homeassistant.components.http.auth import DATA_SIGN_SECRET, SIGN_QUERY_PARAM
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HassJob, HomeAssistant, callback
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import CALLBACK_TYPE, Event, HassJob, HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
@@ -364,8 +365,13 @@ class _DenialWindow:
 
     user_id: str | None
     remote: str | None
+    home: str | None
     count: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    unsub: CALLBACK_TYPE | None = None
+
+
+type _DenialKey = tuple[str | None, str]
 
 
 class DenialLog:
@@ -373,13 +379,14 @@ class DenialLog:
 
     The first refusal is logged at once (`count` 1); further ones within the minute are counted
     and logged together when it is over (`count`, and `reasons` by reason), and while they keep
-    coming, once a minute.
+    coming, once a minute. When Home Assistant stops, the counts still open are logged.
     """
 
     def __init__(self, hass: HomeAssistant) -> None:
-        """Start with no open window."""
+        """Start with no open window; count until Home Assistant stops."""
         self.hass = hass
-        self._windows: dict[tuple[str | None, str], _DenialWindow] = {}
+        self._windows: dict[_DenialKey, _DenialWindow] = {}
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, self._async_stop)
 
     async def async_record(
         self, entry_id: str | None, user_id: str | None, remote: str | None, reason: str
@@ -390,13 +397,17 @@ class DenialLog:
             window.count += 1
             window.reasons[reason] = window.reasons.get(reason, 0) + 1
             return
-        self._windows[key] = _DenialWindow(user_id, None if user_id else remote)
-        self._arm(key)
-        await self._async_write(entry_id, user_id, remote, {"reason": reason, "count": 1})
+        runtime = _runtime(self.hass, entry_id) if entry_id is not None else None
+        window = _DenialWindow(
+            user_id, None if user_id else remote, runtime.name if runtime is not None else None
+        )
+        self._open(key, window)
+        await self._async_write(key, window, {"reason": reason, "count": 1})
 
     @callback
-    def _arm(self, key: tuple[str | None, str]) -> None:
-        async_call_later(
+    def _open(self, key: _DenialKey, window: _DenialWindow) -> None:
+        self._windows[key] = window
+        window.unsub = async_call_later(
             self.hass,
             DENIAL_WINDOW,
             HassJob(
@@ -406,32 +417,50 @@ class DenialLog:
             ),
         )
 
-    async def _window_over(self, key: tuple[str | None, str], _now: datetime) -> None:
-        window = self._windows.pop(key)
-        if window.count == 0:
+    async def _window_over(self, key: _DenialKey, _now: datetime | None) -> None:
+        window = self._windows.pop(key, None)
+        if window is None or window.count == 0:
             return
-        # Still coming: the next record in a minute at the earliest.
-        self._windows[key] = _DenialWindow(window.user_id, window.remote)
-        self._arm(key)
+        if _now is not None:
+            # Still coming: the next record in a minute at the earliest.
+            self._open(key, _DenialWindow(window.user_id, window.remote, window.home))
         reason = max(window.reasons, key=lambda item: window.reasons[item])
         await self._async_write(
-            key[0],
-            window.user_id,
-            window.remote,
+            key,
+            window,
             {"reason": reason, "count": window.count, "reasons": dict(window.reasons)},
+            direct=_now is None,
         )
 
+    async def _async_stop(self, _event: Event) -> None:
+        for key, window in list(self._windows.items()):
+            if window.unsub is not None:
+                window.unsub()
+            await self._window_over(key, None)
+        self._windows.clear()
+
     async def _async_write(
-        self, entry_id: str | None, user_id: str | None, remote: str | None, data: dict[str, Any]
+        self,
+        key: _DenialKey,
+        window: _DenialWindow,
+        data: dict[str, Any],
+        *,
+        direct: bool = False,
     ) -> None:
-        if remote is not None and user_id is None:
-            data["remote"] = remote
-        at = dt_util.utcnow()
-        runtime = _runtime(self.hass, entry_id) if entry_id is not None else None
+        """Log through the home while it runs; else (or while stopping) to the trail itself."""
+        if window.remote is not None:
+            data["remote"] = window.remote
+        entry_id = key[0]
+        runtime = _runtime(self.hass, entry_id) if entry_id is not None and not direct else None
         if runtime is not None:
-            runtime.audit("stream_denied", user_id, **data)
+            runtime.audit("stream_denied", window.user_id, **data)
             await runtime.async_flush_audit()
         elif (trail := async_get_trail(self.hass)) is not None:
             await trail.async_append(
-                "stream_denied", at=at, entry_id=None, home=None, user_id=user_id, data=data
+                "stream_denied",
+                at=dt_util.utcnow(),
+                entry_id=entry_id,
+                home=window.home,
+                user_id=window.user_id,
+                data=data,
             )
