@@ -17,11 +17,18 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components import persistent_notification
 from homeassistant.components.automation.helpers import async_get_blueprints
 from homeassistant.components.blueprint import BlueprintInputs
-from homeassistant.core import Event as HassEvent, EventStateChangedData, HomeAssistant, callback
+from homeassistant.core import (
+    Event as HassEvent,
+    EventStateChangedData,
+    HomeAssistant,
+    ServiceCall,
+    callback,
+)
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    async_capture_events,
     async_fire_time_changed,
 )
 
@@ -29,6 +36,7 @@ from custom_components.trygghetskamera.const import (
     CONF_NAME,
     CONF_STREAM_URL,
     DOMAIN,
+    EVENT_VISIT_ACKNOWLEDGED,
     EVENT_VISIT_CLEARED,
 )
 from custom_components.trygghetskamera.health import PROBE_LEAD
@@ -41,7 +49,12 @@ from .test_runtime import Home, at, new_home
 SHIPPED = Path(__file__).parent.parent / "blueprints" / "automation" / DOMAIN
 # How long (real seconds) `advance` lets Home Assistant work towards what a step waits for.
 ADVANCE_TIMEOUT_S = 20.0
-BLUEPRINTS = ("notify_visit_required.yaml", "power_cycle_camera.yaml", "night_summary.yaml")
+BLUEPRINTS = (
+    "notify_visit_required.yaml",
+    "power_cycle_camera.yaml",
+    "night_summary.yaml",
+    "escalate_visit.yaml",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -327,3 +340,90 @@ async def test_the_morning_summary_names_a_home_without_a_report(
     title, message = notifications(hass)["night"].split(" | ")
     assert title == "Night 2026-01-15: 1 homes, 0 visits required"
     assert message.strip() == "No report: Lgh 1203"
+
+
+async def test_the_phones_buttons_acknowledge_and_finish_the_visit_in_swedish(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, night_video: Path
+) -> None:
+    """The Companion app's answer is its real event (`mobile_app_notification_action`).
+
+    No phone runs here: the test fires the event the mobile_app integration fires when a
+    button of a notification is tapped, with the action the blueprint gave that button.
+    """
+    home = await new_home(hass, freezer, night_video, at("21:00"))
+    assert await async_setup_component(hass, "persistent_notification", {})
+    sent: list[dict[str, Any]] = []
+
+    async def phone(call: ServiceCall) -> None:
+        sent.append(dict(call.data))
+
+    hass.services.async_register("notify", "night_phone", phone)
+    await use_blueprint(
+        hass,
+        "notify_visit_required.yaml",
+        {
+            "notify": [
+                {
+                    "action": "notify.night_phone",
+                    "data": {
+                        "title": "{{ title }}",
+                        "message": "{{ message }}",
+                        "data": {"actions": "{{ actions }}"},
+                    },
+                }
+            ],
+            "reminder_minutes": 10,
+            "reminders": 3,
+            "language": "sv",
+        },
+    )
+    acknowledged = async_capture_events(hass, EVENT_VISIT_ACKNOWLEDGED)
+    await advance(home, at("23:00"), lambda: len(sent) == 1)
+    [message] = sent
+    assert message["title"] == "Besök krävs: Lgh 1203"
+    assert "den digitala tillsynen blev inte gjord" in message["message"]
+    [visit] = home.runtime.supervisor.open_visits
+    assert message["data"]["actions"] == [
+        {"action": f"TRYGGHETSKAMERA_ACK_{visit.visit_id}", "title": "På väg"},
+        {"action": f"TRYGGHETSKAMERA_DONE_{visit.visit_id}", "title": "Besök gjort"},
+    ]
+    # "På väg": the visit is acknowledged by the automation, and no reminder follows.
+    hass.bus.async_fire(
+        "mobile_app_notification_action", {"action": f"TRYGGHETSKAMERA_ACK_{visit.visit_id}"}
+    )
+    await advance(home, at("23:01"), lambda: len(acknowledged) == 1)
+    assert acknowledged[0].data["visit_id"] == visit.visit_id
+    await advance(home, at("23:30"), lambda: True)
+    assert len(sent) == 1
+    # "Besök gjort": done.
+    hass.bus.async_fire(
+        "mobile_app_notification_action", {"action": f"TRYGGHETSKAMERA_DONE_{visit.visit_id}"}
+    )
+    await advance(home, at("23:31"), lambda: not home.runtime.supervisor.visit_required)
+    await advance(home, at("23:32"), idle(hass, "notify_visit_required"))
+
+
+async def test_a_visit_nobody_acknowledges_goes_to_the_team_leader(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, night_video: Path
+) -> None:
+    home = await new_home(hass, freezer, night_video, at("21:00"))
+    assert await async_setup_component(hass, "persistent_notification", {})
+    await use_blueprint(
+        hass,
+        "escalate_visit.yaml",
+        {"notify": notify_action("leader-{{ level }}"), "from_level": 2},
+    )
+    await advance(home, at("23:10"), lambda: True)
+    assert notifications(hass) == {}  # level 1 stays with the patrol
+    await advance(home, at("23:20"), lambda: "leader-2" in notifications(hass))
+    assert notifications(hass)["leader-2"].startswith("Escalation 2: Lgh 1203 | ")
+    assert "not acknowledged after 20 min" in notifications(hass)["leader-2"]
+    await hass.services.async_call(
+        DOMAIN, "visit_acknowledge", {"device_id": home.device_id}, blocking=True
+    )
+    await advance(home, at("23:45"), lambda: "leader-0" in notifications(hass))
+    assert notifications(hass)["leader-0"].startswith("Visit overdue: Lgh 1203 | ")
+    assert "not done after 45 min" in notifications(hass)["leader-0"]
+    assert "leader-3" not in notifications(hass)
+    await advance(home, at("23:46"), idle(hass, "escalate_visit"))
+    await hass.async_block_till_done()
