@@ -54,6 +54,7 @@ BLUEPRINTS = (
     "power_cycle_camera.yaml",
     "night_summary.yaml",
     "escalate_visit.yaml",
+    "access_review_reminder.yaml",
 )
 
 

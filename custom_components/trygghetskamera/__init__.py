@@ -15,6 +15,7 @@ from homeassistant.helpers.translation import async_get_translations
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
+from .audit_review import async_setup_review
 from .audit_trail import acting_user_id, async_get_trail, async_setup_audit, retention_days
 from .commissioning import async_setup_commissioning_action
 from .const import DOMAIN, EVENT_HOME_REMOVED
@@ -48,6 +49,7 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Set up what serves every home: the audit log, the actions and the operator API."""
     await async_setup_audit(hass)
+    async_setup_review(hass)
     async_setup_services(hass)
     async_setup_commissioning_action(hass)
     async_setup_operator_api(hass)

@@ -321,6 +321,16 @@ class HomeRuntime:
         }
         if changes:
             self.audit("options_changed", self.options_changed_by, changes=changes)
+        if "operators" in changes:
+            # Who may look, as its own record: the access review reads membership from these.
+            old_ops = set(changes["operators"]["old"] or [])
+            new_ops = set(changes["operators"]["new"] or [])
+            self.audit(
+                "operators_changed",
+                self.options_changed_by,
+                added=sorted(new_ops - old_ops),
+                removed=sorted(old_ops - new_ops),
+            )
         self._options, self.options_changed_by = new, None
         await self.health.async_options_updated()
         self._track_equipment()
