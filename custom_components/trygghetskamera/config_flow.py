@@ -563,7 +563,6 @@ class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
             description_placeholders={"name": self._data[CONF_NAME]},
         )
 
-    @override
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The camera refused the stored credentials (started by the home, which keeps running)."""
         return await self.async_step_reauth_confirm()

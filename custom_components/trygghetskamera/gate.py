@@ -544,11 +544,11 @@ class Gate:
         )
         if tell_core:
             await self.runtime.async_end_session(live.session_id)
-        if (live.end_reason or "").startswith("camera_"):
+        if (reason := live.end_reason or "").startswith("camera_"):
             # The camera went away mid-look: a probe tells a blip from a fault.
             # A background task of the entry: unloading the home cancels the probe.
             self.runtime.entry.async_create_background_task(
-                self.hass, self.runtime.health.async_stream_lost(live.end_reason), "stream lost"
+                self.hass, self.runtime.health.async_stream_lost(reason), "stream lost"
             )
 
     async def _refuse(self, user_id: str, code: str, purpose: Purpose) -> None:
