@@ -492,7 +492,9 @@ class Gate:
     def _login_revoked(self) -> None:
         # Home Assistant forgets a revoked login's callbacks itself (it is calling them now).
         self._unsub_revoked = None
-        self.hass.async_create_task(self.async_enforce(), eager_start=True)
+        self.runtime.entry.async_create_task(
+            self.hass, self.async_enforce(), "login revoked", eager_start=True
+        )
 
     async def async_shutdown(self) -> None:
         """Home Assistant stops or the home unloads: release the camera, restore privacy."""

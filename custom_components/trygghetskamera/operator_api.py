@@ -294,7 +294,9 @@ class SessionStreamView(HomeAssistantView):
         elif (refusal := runtime.gate.condition_refusal(live)) is not None:
             # The look lost a condition before anyone watched it: it ends now.
             live.end(refusal)
-            hass.async_create_task(runtime.gate.async_viewer_gone(live), eager_start=True)
+            runtime.entry.async_create_task(
+                hass, runtime.gate.async_viewer_gone(live), "viewer gone", eager_start=True
+            )
         if refusal is not None:
             await hass.data[STREAM_DENIALS].async_record(
                 live.entry_id if runtime is not None and live is not None else None,
