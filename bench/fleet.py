@@ -8,7 +8,8 @@ one will each) run in N / --per-process child processes. One real Home Assistant
 (`async_test_home_assistant`, in this process) sets up its own MQTT integration as a config entry
 against the broker, as it would on a restart with the fleet already online: every hub's retained
 discovery makes its plug switch, power sensor, bed occupancy sensor and connectivity sensor. Then
-N homes (one config entry each, their slot open now) watch those entities. Printed:
+N homes (one config entry each, their slot open now, each at its own URL of one GStreamer RTSP
+camera, probed once before the hub loss) watch those entities. Printed:
 
 - setup: the hubs coming online; Home Assistant's MQTT discovery of 4 N entities; the homes set
   up and reading their equipment healthy;
@@ -23,6 +24,11 @@ N homes (one config entry each, their slot open now) watch those entities. Print
   power (a changed value, so each report is a state change), and each bed sensor goes empty and
   occupied again once in the hour. CPU seconds of Home Assistant's process, the broker and the
   hub processes for that hour's traffic. The looks and slots of a night are bench/homes.py's.
+
+The bench checks itself and exits non-zero on a degenerate run: a home not healthy before the
+hub loss, a lost home without its visit, a visit in a home whose hub was not lost, or a power
+report Home Assistant never shows. `--broken-camera` points the homes at a port where no camera
+answers: that run must fail.
 
 The process raises its soft RLIMIT_NOFILE to the hard limit (the broker and the hubs inherit
 it): the broker holds one connection per hub, more than the usual soft limit of 1024.
@@ -80,10 +86,16 @@ from pytest_homeassistant_custom_component.common import (  # noqa: E402
 from bench.homes import SimulatedClock  # noqa: E402
 from simulators.broker import INSTALL_HINT, Broker, mosquitto_path  # noqa: E402
 from simulators.hub import Hub  # noqa: E402
-from simulators.scenes import generate_night_scene  # noqa: E402
 from tests.conftest import home_options  # noqa: E402
+from tests.media_sources import RtspServer, free_port  # noqa: E402
 
 READY_TIMEOUT_S = 600.0
+
+
+class Degenerate(Exception):
+    """The run did not measure what it claims to."""
+
+
 STEP_TIMEOUT_S = 120.0
 
 
@@ -254,7 +266,7 @@ def discovered(hass: HomeAssistant, homes: list[Home]) -> bool:
     return True
 
 
-async def add_homes(hass: HomeAssistant, homes: list[Home], video: Path, operator: str) -> None:
+async def add_homes(hass: HomeAssistant, homes: list[Home], camera: str, operator: str) -> None:
     """One config entry per home, its agreed time this minute and its slot open for two hours.
 
     Each is stored as created an hour ago, so that the slot that opened this minute is owed.
@@ -264,7 +276,7 @@ async def add_homes(hass: HomeAssistant, homes: list[Home], video: Path, operato
         options = home_options(
             [operator], **{CONF_TIMES: times, CONF_SLOT_MINUTES: 120} | home.equipment
         )
-        url = f"{video}?home={index}"
+        url = f"{camera}?home={index}"
         entry = MockConfigEntry(
             domain=DOMAIN,
             title=f"Lgh {home.hub.hub_id}",
@@ -346,8 +358,29 @@ async def with_home_assistant(
     """Home Assistant in this process: MQTT, discovery, homes, hub loss, a simulated hour."""
     config_dir = work / "config"
     config_dir.mkdir()
-    video = config_dir / "night.mp4"
-    generate_night_scene(video, seconds=2, fps=5, size=(160, 120))
+    with RtspServer(width=160, height=120, fps=5, gop=5) as server:
+        camera = f"rtsp://127.0.0.1:{free_port()}/cam" if args.broken_camera else server.url
+        await _with_home_assistant(
+            args,
+            config_dir=config_dir,
+            camera=camera,
+            broker=broker,
+            groups=groups,
+            homes=homes,
+            figures=figures,
+        )
+
+
+async def _with_home_assistant(
+    args: argparse.Namespace,
+    *,
+    config_dir: Path,
+    camera: str,
+    broker: Broker,
+    groups: list[HubGroup],
+    homes: list[Home],
+    figures: dict[str, Any],
+) -> None:
     # As in the tests: HTTP views and websocket commands are registered, no port is opened.
     with (
         patch("homeassistant.components.http.HomeAssistantHTTP.async_bind"),
@@ -363,7 +396,7 @@ async def with_home_assistant(
                     broker=broker,
                     groups=groups,
                     homes=homes,
-                    video=video,
+                    camera=camera,
                     figures=figures,
                 )
             finally:
@@ -377,7 +410,7 @@ async def fleet(
     broker: Broker,
     groups: list[HubGroup],
     homes: list[Home],
-    video: Path,
+    camera: str,
     figures: dict[str, Any],
 ) -> None:
     await hass.config.async_set_time_zone("Europe/Stockholm")
@@ -408,7 +441,7 @@ async def fleet(
     )
     figures["rss_discovered_mib"] = rss_mib()
 
-    await add_homes(hass, homes, video, operator.id)
+    await add_homes(hass, homes, camera, operator.id)
     began, began_cpu = time.perf_counter(), time.process_time()
     # As at Home Assistant's start: setting up the integration sets up every home.
     assert await async_setup_component(hass, DOMAIN, {})
@@ -420,7 +453,16 @@ async def fleet(
     figures["broker_rss_mib"] = rss_mib(broker.pid or "self")
     figures["hubs_rss_mib"] = sum(rss_mib(group.pid) for group in groups)
 
+    # Each camera is probed, as before a slot: the homes start healthy or the run is void.
+    await asyncio.gather(
+        *(home.entry.runtime_data.async_probe_camera(None) for home in homes if home.entry)
+    )
+    await hass.async_block_till_done()
+    if not healthy(hass, homes):
+        raise Degenerate("homes in fault before the hubs were lost (their cameras?)")
     await hub_loss(hass, broker, groups[0], homes, figures)
+    if figures["other_visits"]:
+        raise Degenerate(f"{figures['other_visits']} visits in homes whose hub was not lost")
     await simulated_hour(hass, args, broker=broker, groups=groups[1:], homes=homes, figures=figures)
     figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -638,6 +680,7 @@ def main() -> None:
     )
     parser.add_argument("--hour-steps", type=int, default=60, help="reports per hub per hour")
     parser.add_argument("--dir", help="where the temporary directory goes")
+    parser.add_argument("--broken-camera", action="store_true", help="no camera: must fail")
     args = parser.parse_args()
     if args.homes < 2 * args.per_process:
         parser.error("--homes must be at least twice --per-process (one process is killed)")
@@ -646,7 +689,10 @@ def main() -> None:
     limits = raise_fd_limit()
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-fleet-", dir=args.dir) as tmp:
-        asyncio.run(measure(args, Path(tmp), figures))
+        try:
+            asyncio.run(measure(args, Path(tmp), figures))
+        except Degenerate as err:
+            raise SystemExit(f"degenerate run: {err}") from None
     show(args, limits, figures)
     print(json.dumps({k: v for k, v in figures.items() if not isinstance(v, list)}))
 

@@ -8,8 +8,16 @@ temporary config directory), adds N homes with three agreed times each, and runs
 20:00 to 08:00 on a simulated clock: Home Assistant's own timers fire when the clock reaches
 them, and night staff look at each slot with a mix of outcomes (mostly ok; some not visible with
 a follow-up, some not visible twice, some looks without an outcome, some slots missed), and
-acknowledge the visits that follow. Printed per N: setup time, peak RSS, and CPU time of the
-night per home (all threads: event loop, executor writes of the Store, audit writer).
+acknowledge the visits that follow. Every home's camera really streams: one GStreamer RTSP
+camera (160x120, 5 fps, a keyframe every second) that each home reaches at its own URL
+(`/cam?home=N`), probed before each slot as a real camera is. Printed per N: setup time, peak
+RSS, and CPU time of the night per home (all threads: event loop, executor writes of the Store,
+audit writer, probes).
+
+The bench checks itself and exits non-zero when the night it simulated is not the night it
+planned: a look refused, a planned outcome missing from the audit log, a home ending the night
+in `fault`, or a night report missing. `--broken-camera` points every home at a port where no
+camera answers: that run must fail (the smoke test checks it does).
 """
 
 import argparse
@@ -33,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import custom_components.trygghetskamera  # noqa: E402, F401, I001
+from custom_components.trygghetskamera.audit_trail import AUDIT_TRAIL  # noqa: E402
 from custom_components.trygghetskamera.const import (  # noqa: E402
     CONF_NAME,
     CONF_STREAM_URL,
@@ -55,8 +64,7 @@ from pytest_homeassistant_custom_component.common import (  # noqa: E402
     MockConfigEntry,
     async_test_home_assistant,
 )
-
-from simulators.scenes import generate_night_scene  # noqa: E402
+from tests.media_sources import RtspServer, free_port  # noqa: E402
 
 TZ = ZoneInfo("Europe/Stockholm")
 NIGHT_START = datetime(2026, 1, 15, 20, 0, tzinfo=TZ)
@@ -129,6 +137,8 @@ class Night:
         self.begin: dict[datetime, list[Action]] = defaultdict(list)
         self.finish: dict[datetime, list[Action]] = defaultdict(list)
         self.looks = 0
+        # What the audit log must hold at the end: each look's session and its outcome.
+        self.outcomes: dict[str, str] = {}
 
     def plan_home(self, entry: MockConfigEntry, index: int, user: str) -> None:
         """Plan one home's night: the kind of each slot depends on the home and the slot."""
@@ -156,6 +166,8 @@ class Night:
         session = f"{entry.entry_id}-{self.looks}"
         self.begin[minute].append(lambda: entry.runtime_data.async_start_session(session, user))
         outcome, rest = outcomes[0], outcomes[1:]
+        # A look left without an outcome counts as not visible once its time is up.
+        self.outcomes[session] = str(outcome or Outcome.NOT_VISIBLE)
         if outcome is None:
             self.finish[minute].append(lambda: entry.runtime_data.async_end_session(session))
             return
@@ -169,7 +181,7 @@ class Night:
         self.finish[minute].append(lambda: entry.runtime_data.async_visit_done(user, None))
 
 
-async def run(homes: int, config_dir: Path, video: Path) -> dict[str, Any]:
+async def run(homes: int, config_dir: Path, camera: str) -> dict[str, Any]:
     """Set up `homes` homes in one Home Assistant and run one night; return the figures."""
     clock = SimulatedClock(NIGHT_START)
     clock.install()
@@ -178,23 +190,23 @@ async def run(homes: int, config_dir: Path, video: Path) -> dict[str, Any]:
         patch("homeassistant.components.http.HomeAssistantHTTP.async_bind"),
         patch("homeassistant.components.http.HomeAssistantHTTP.start"),
     ):
-        return await _run(homes, config_dir, video, clock)
+        return await _run(homes, config_dir, camera, clock)
 
 
-async def _run(homes: int, config_dir: Path, video: Path, clock: SimulatedClock) -> dict[str, Any]:
+async def _run(homes: int, config_dir: Path, camera: str, clock: SimulatedClock) -> dict[str, Any]:
     async with async_test_home_assistant(config_dir=str(config_dir)) as hass:
         # As the `hass` fixture and `enable_custom_integrations` do.
         frame.async_setup(hass)
         hass.data.pop(loader.DATA_CUSTOM_COMPONENTS)
         try:
-            return await _night(hass, homes, video, clock)
+            return await _night(hass, homes, camera, clock)
         finally:
             # Stops the audit log's writer thread too, or this process would never exit.
             await hass.async_stop(force=True)
 
 
 async def _night(
-    hass: HomeAssistant, homes: int, video: Path, clock: SimulatedClock
+    hass: HomeAssistant, homes: int, camera: str, clock: SimulatedClock
 ) -> dict[str, Any]:
     await hass.config.async_set_time_zone("Europe/Stockholm")
     user = await hass.auth.async_create_user("Nattpersonal", group_ids=["system-users"])
@@ -209,11 +221,12 @@ async def _night(
 
     entries = []
     for index in range(homes):
+        url = f"{camera}?home={index}"
         entry = MockConfigEntry(
             domain=DOMAIN,
             title=f"Lgh {1000 + index}",
-            unique_id=f"{video}?home={index}",
-            data={CONF_NAME: f"Lgh {1000 + index}", CONF_STREAM_URL: f"{video}?home={index}"},
+            unique_id=url,
+            data={CONF_NAME: f"Lgh {1000 + index}", CONF_STREAM_URL: url},
             options={"times": agreed_times(index), "operators": [user.id]},
         )
         entry.add_to_hass(hass)
@@ -251,6 +264,13 @@ async def _night(
         for entity_id in hass.states.async_entity_ids("sensor")
         if entity_id.endswith("_status")
     )
+    records = await hass.async_add_executor_job(hass.data[AUDIT_TRAIL].log.query)
+    recorded = {
+        record.data["session_id"]: record.data["outcome"]
+        for record in records
+        if record.kind == "session_ended"
+    }
+    missing = sum(recorded.get(session) != outcome for session, outcome in night.outcomes.items())
 
     return {
         "homes": homes,
@@ -267,7 +287,26 @@ async def _night(
         "night_reports": counts[EVENT_NIGHT_REPORT],
         "stored": stored,
         "statuses": dict(statuses),
+        "outcomes_planned": len(night.outcomes),
+        "outcomes_missing": missing,
     }
+
+
+def problems(row: dict[str, Any]) -> list[str]:
+    """What makes a run not the night it planned (empty for a good run)."""
+    found = []
+    if row["refused"]:
+        found.append(f"{row['refused']} of {row['looks']} looks refused")
+    if row["outcomes_missing"]:
+        found.append(
+            f"{row['outcomes_missing']} of {row['outcomes_planned']} planned outcomes"
+            " not in the audit log"
+        )
+    if row["statuses"].get("fault"):
+        found.append(f"{row['statuses']['fault']} homes in fault at 08:00")
+    if row["night_reports"] != row["homes"]:
+        found.append(f"{row['night_reports']} night reports for {row['homes']} homes")
+    return found
 
 
 def peak_rss_mib() -> float:
@@ -275,13 +314,14 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(homes: int, directory: str | None) -> None:
+def child(homes: int, directory: str | None, broken_camera: bool) -> None:
     """Measure one N in this process and print the figures as JSON."""
-    with tempfile.TemporaryDirectory(prefix="bench-homes-", dir=directory) as tmp:
-        config_dir = Path(tmp)
-        video = config_dir / "night.mp4"
-        generate_night_scene(video, seconds=2, fps=5, size=(160, 120))
-        figures = asyncio.run(run(homes, config_dir, video))
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-homes-", dir=directory) as tmp,
+        RtspServer(width=160, height=120, fps=5, gop=5) as camera,
+    ):
+        url = f"rtsp://127.0.0.1:{free_port()}/cam" if broken_camera else camera.url
+        figures = asyncio.run(run(homes, Path(tmp), url))
     print(json.dumps(figures))
 
 
@@ -289,10 +329,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--homes", type=int, nargs="+", default=list(DEFAULT_HOMES))
     parser.add_argument("--dir", help="where the temporary config directory goes (the disk)")
+    parser.add_argument(
+        "--broken-camera", action="store_true", help="no camera answers: the run must fail"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.homes[0], args.dir)
+        child(args.homes[0], args.dir, args.broken_camera)
         return
 
     rows = []
@@ -301,6 +344,8 @@ def main() -> None:
         command = [sys.executable, __file__, "--child", "--homes", str(homes)]
         if args.dir:
             command += ["--dir", args.dir]
+        if args.broken_camera:
+            command.append("--broken-camera")
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             sys.stderr.write(done.stderr)
@@ -329,6 +374,9 @@ def main() -> None:
             f" {row['stored']} homes' state files written;"
             f" status at 08:00: {row['statuses']}"
         )
+    failures = [f"{row['homes']} homes: {problem}" for row in rows for problem in problems(row)]
+    if failures:
+        raise SystemExit("degenerate run:\n  " + "\n  ".join(failures))
 
 
 if __name__ == "__main__":
