@@ -1,5 +1,6 @@
 """Config, options and reconfigure flows: add a home, its schedule, equipment and operators."""
 
+import asyncio
 from collections.abc import Callable, Mapping
 from datetime import date
 import functools
@@ -20,7 +21,7 @@ from homeassistant.helpers import selector
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
-from . import media, mqtt_publish, view_filter
+from . import media, mqtt_publish, onvif_keyframe, view_filter
 from .audit_trail import acting_user_id
 from .const import (
     ACK_MINUTES_RANGE,
@@ -34,6 +35,7 @@ from .const import (
     CONF_MIN_POWER_W,
     CONF_MQTT_PUBLISH,
     CONF_NAME,
+    CONF_ONVIF_PORT,
     CONF_OPERATORS,
     CONF_PASSWORD,
     CONF_PHYSICAL_TIMES,
@@ -118,6 +120,16 @@ def camera_schema(defaults: dict[str, Any], *, with_name: bool = True) -> vol.Sc
             selector.TextSelectorConfig(
                 type=selector.TextSelectorType.PASSWORD, autocomplete="current-password"
             )
+        ),
+        vol.Optional(
+            CONF_ONVIF_PORT, description={"suggested_value": defaults.get(CONF_ONVIF_PORT)}
+        ): vol.All(
+            selector.NumberSelector(
+                selector.NumberSelectorConfig(
+                    min=1, max=65535, step=1, mode=selector.NumberSelectorMode.BOX
+                )
+            ),
+            vol.Coerce(int),
         ),
     }
     return vol.Schema(fields)
@@ -316,17 +328,36 @@ def _first_schedule_problem(times: list[str], slot_minutes: int) -> str | None:
 
 
 async def async_probe(hass: HomeAssistant, data: dict[str, Any]) -> str | None:
-    """Open the camera with PyAV and decode one frame; return an error key or None."""
-    # media.probe bounds every network wait by the timeout, so the flow never hangs.
-    result = await hass.async_add_executor_job(
-        functools.partial(
-            media.probe,
-            data[CONF_STREAM_URL],
-            data.get(CONF_USERNAME),
-            data.get(CONF_PASSWORD),
-            timeout_s=PROBE_TIMEOUT_S,
+    """Open the camera with PyAV and decode one frame; return an error key or None.
+
+    With an ONVIF port, the camera is asked for a keyframe once the stream plays (as a look
+    does), and a camera that cannot be asked is an error of its own.
+    """
+    requester = onvif_keyframe.requester_for(data)
+    asked: list[asyncio.Task[bool]] = []
+
+    def ask() -> None:
+        assert requester is not None
+        asked.append(hass.async_create_task(requester.async_request(), eager_start=False))
+
+    try:
+        # media.probe bounds every network wait by the timeout, so the flow never hangs.
+        result = await hass.async_add_executor_job(
+            functools.partial(
+                media.probe,
+                data[CONF_STREAM_URL],
+                data.get(CONF_USERNAME),
+                data.get(CONF_PASSWORD),
+                timeout_s=PROBE_TIMEOUT_S,
+                on_open=(lambda: hass.loop.call_soon_threadsafe(ask)) if requester else None,
+            )
         )
-    )
+        # The request was made once the stream played, before the probe returned.
+        if asked and not await asked[0]:
+            return "onvif_failed"
+    finally:
+        if requester is not None:
+            await requester.async_close()
     if result.ok:
         return None
     # A black or frozen picture is a placement problem, not a reason to refuse the home:
@@ -633,7 +664,7 @@ class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
                     data = {
                         key: value
                         for key, value in entry.data.items()
-                        if key not in (CONF_USERNAME, CONF_PASSWORD)
+                        if key not in (CONF_USERNAME, CONF_PASSWORD, CONF_ONVIF_PORT)
                     }
                     return self.async_update_reload_and_abort(
                         entry, unique_id=unique_id, data=data | user_input

@@ -13,6 +13,8 @@ CONF_CONSENT_CONFIRMED: Final = "consent_confirmed"
 # Who consented (their roles), when, on what document, and who entered it (config entry data).
 CONSENT_RECORD: Final = "consent_record"
 CONSENT_ROLES: Final = ("resident", "co_resident", "legal_representative")
+# The camera's ONVIF port (same host and credentials as the stream), or absent: see onvif_keyframe.
+CONF_ONVIF_PORT: Final = "onvif_port"
 
 # Config entry options.
 CONF_TIMES: Final = "times"

@@ -39,7 +39,7 @@ from homeassistant.helpers.event import (
 )
 from homeassistant.util.hass_dict import HassKey
 
-from . import media, view_filter
+from . import media, onvif_keyframe, view_filter
 from .authz import Action, async_roles, may, user_roles
 from .const import (
     CONF_PASSWORD,
@@ -90,8 +90,12 @@ class LiveSession:
         purpose: Purpose = Purpose.SUPERVISION,
         privacy_entity: str | None = None,
         user: User | None = None,
+        on_open: Callable[[], None] | None = None,
     ) -> None:
-        """Prepare; decoding starts with `start`; `on_finished` hears when decoding stopped."""
+        """Prepare; decoding starts with `start`; `on_finished` hears when decoding stopped.
+
+        `on_open` is called from the decoder thread once the camera's stream plays.
+        """
         self.hass = hass
         self.session_id = session_id
         self.entry_id = entry_id
@@ -118,6 +122,7 @@ class LiveSession:
         self._view_spec: tuple[str, Sequence[float] | None] = (view_mode, view_region)
         self._next_view: tuple[str, Sequence[float] | None] | None = None
         self._on_finished = on_finished
+        self._on_open = on_open
         self._stop = threading.Event()
         self._frame: bytes | None = None
         self._frame_seq = 0
@@ -189,6 +194,7 @@ class LiveSession:
                 max_width=MAX_WIDTH,
                 timeout_s=OPEN_TIMEOUT_S,
                 stop=self._stop,
+                on_open=self._on_open,
             ):
                 if (spec := self._next_view) is not None:
                     self._next_view = None
@@ -314,6 +320,25 @@ class Gate:
         # The privacy switch this gate turned off and has not turned back on yet: restored even
         # when the home's option has meanwhile been changed to another switch.
         self._privacy_off: str | None = None
+        # Where the camera speaks ONVIF, each stream asks it for a keyframe once it plays.
+        self.keyframes = onvif_keyframe.requester_for(runtime.entry.data)
+
+    def on_stream_open(self) -> Callable[[], None] | None:
+        """What a stream of this camera calls (from its thread) once it plays, if anything."""
+        keyframes = self.keyframes
+        if keyframes is None:
+            return None
+        hass = self.hass
+
+        def ask() -> None:
+            hass.async_create_background_task(
+                keyframes.async_request(), "trygghetskamera keyframe request"
+            )
+
+        def from_thread() -> None:
+            hass.loop.call_soon_threadsafe(ask)
+
+        return from_thread
 
     def may_start(self, user_id: str) -> bool:
         """Would a look by this user be granted now (for the operator list)."""
@@ -355,6 +380,7 @@ class Gate:
             view_mode=view_mode,
             view_region=view_region,
             on_finished=self._decoder_finished,
+            on_open=self.on_stream_open(),
             purpose=purpose,
             privacy_entity=privacy_entity,
             user=user,
@@ -371,6 +397,11 @@ class Gate:
         )
         # Decoding starts now, while the browser is still asking for the stream.
         live.start()
+        if self.keyframes is not None:
+            # Found while the stream opens, so the keyframe can be asked for once it plays.
+            self.hass.async_create_background_task(
+                self.keyframes.async_warm(), "trygghetskamera ONVIF discovery"
+            )
         if privacy_entity is not None:
             self._privacy_off = privacy_entity
             await self._async_switch_privacy(privacy_entity, on=False)
@@ -500,6 +531,8 @@ class Gate:
         """Home Assistant stops or the home unloads: release the camera, restore privacy."""
         if self.live is not None:
             await self._async_finish("shutdown", tell_core=False)
+        if self.keyframes is not None:
+            await self.keyframes.async_close()
         await self._async_restore_privacy()
 
     async def async_restore_privacy(self) -> None:

@@ -15,7 +15,7 @@ entries made directly on generated videos (``simulators/scenes.py``); no flow ca
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 import math
@@ -462,13 +462,15 @@ def probe(
     *,
     timeout_s: float = 10.0,
     last_signature: str | None = None,
+    on_open: Callable[[], None] | None = None,
 ) -> ProbeResult:
     """Connect, decode one video frame, judge it and close, within ``timeout_s``.
 
     ``reason`` is None when ``ok``, else ``invalid_url`` (also for a local file that does not
     exist), ``cannot_connect``, ``invalid_auth``, ``no_video``, ``black`` or ``frozen`` (the
     picture matches ``last_signature``). The signature is returned whenever a frame was decoded,
-    so the caller can pass it back next time.
+    so the caller can pass it back next time. ``on_open`` is called once the stream plays (to ask
+    the camera for a keyframe now).
     """
     started = time.monotonic()
 
@@ -480,6 +482,8 @@ def probe(
     except StreamError as err:
         return ProbeResult(ok=False, reason=err.reason, ms=elapsed_ms())
     try:
+        if on_open is not None:
+            on_open()
         frame = _first_frame(container, started + timeout_s)
     except StreamError as err:
         return ProbeResult(ok=False, reason=err.reason, ms=elapsed_ms())
@@ -531,6 +535,7 @@ def iter_frames(
     max_width: int = 1280,
     timeout_s: float = 10.0,
     stop: threading.Event,
+    on_open: Callable[[], None] | None = None,
 ) -> Iterator[av.VideoFrame]:
     """Decode frames continuously, scaled to at most ``max_width``, until ``stop`` is set.
 
@@ -538,11 +543,14 @@ def iter_frames(
     (see ``_wall_clock``), so it behaves like a camera. Raises ``StreamError`` if the stream
     cannot be opened, or if it ends or delivers no frame for ``timeout_s`` (a live camera does
     neither). ``stop`` is checked between frames, so it takes effect within one frame interval.
+    ``on_open`` is called once the stream plays (to ask the camera for a keyframe now).
     """
     if stop.is_set():
         return
     container = open_stream(stream_url, username, password, timeout_s)
     try:
+        if on_open is not None:
+            on_open()
         stream = _video_stream(container)
         if _is_local(container):
             yield from _paced_file_frames(container, stream, max_width, timeout_s, stop)

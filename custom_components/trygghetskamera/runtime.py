@@ -482,6 +482,7 @@ class HomeRuntime:
                 data.get(CONF_PASSWORD),
                 timeout_s=PROBE_TIMEOUT_S,
                 last_signature=self._last_signature,
+                on_open=self.gate.on_stream_open(),
             )
         )
         if result.signature is not None:
