@@ -55,10 +55,11 @@ def test_manifest_has_every_key_hassfest_and_hacs_require() -> None:
     keys = list(manifest)
     assert keys[:2] == ["domain", "name"]
     assert keys[2:] == sorted(keys[2:])
-    # PyAV and numpy, each bounded on both sides: Home Assistant installs them under its own
-    # constraints, so an open range would meet whatever a future HA pins unchecked.
+    # PyAV, numpy and the ONVIF client (for keyframes on demand), each bounded on both sides:
+    # Home Assistant installs them under its own constraints, so an open range would meet
+    # whatever a future HA pins unchecked.
     requirements = [Requirement(line) for line in manifest["requirements"]]
-    assert {req.name for req in requirements} == {"av", "numpy"}
+    assert {req.name for req in requirements} == {"av", "numpy", "onvif-zeep-async"}
     for req in requirements:
         operators = {spec.operator for spec in req.specifier}
         assert operators == {"=="} or {">=", "<"} <= operators, req
