@@ -26,8 +26,8 @@ from .const import CONF_ONVIF_PORT, CONF_PASSWORD, CONF_STREAM_URL, CONF_USERNAM
 _import_guard = logging.NullHandler()
 logging.getLogger().addHandler(_import_guard)
 try:
-    from onvif import ONVIFCamera, ONVIFService
-    from onvif.exceptions import ONVIFError
+    from onvif import ONVIFCamera, ONVIFService  # type: ignore[import-untyped]
+    from onvif.exceptions import ONVIFError  # type: ignore[import-untyped]
     import zeep.exceptions
 finally:
     logging.getLogger().removeHandler(_import_guard)
