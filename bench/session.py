@@ -167,7 +167,10 @@ class Operator:
         if not answer["success"]:
             raise LookEnded(f"the look at {entry_id} was refused: {answer['error']}")
         response = await self.session.get(self.base + answer["result"]["stream_path"])
-        assert response.status == 200
+        if response.status != 200:
+            # The look ended (its camera failed) before the stream was asked for.
+            response.close()
+            raise LookEnded(f"the look at {entry_id} had ended before its stream was asked for")
         seen = b""
         while b"\xff\xd8" not in seen:
             chunk = await response.content.readany()

@@ -54,14 +54,16 @@ def test_homes_bench_fails_when_no_camera_streams() -> None:
 def test_session_bench_measures_real_looks() -> None:
     done = run_bench("session", "--runs", "2", "--concurrency", "1", "--gops", "1", "--views")
     assert_ran(done)
-    assert "first JPEG byte after session/start" in done.stdout
+    assert "GOP 1 s, session/start -> first JPEG byte, ONVIF: p50" in done.stdout
 
 
 def test_session_bench_stops_on_a_look_without_pictures() -> None:
     done = run_bench(
         "session", "--runs", "1", "--concurrency", "1", "--gops", "1", "--views", "--broken-camera"
     )
-    assert_degenerate(done, "before its first JPEG")
+    # Whichever of the shuffled measurements comes first says it: a probe, or a look that ended
+    # before its stream was asked for or before its first JPEG.
+    assert_degenerate(done, "degenerate run: the ")
 
 
 def test_health_bench_probes_a_real_camera() -> None:
