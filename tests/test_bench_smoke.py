@@ -92,13 +92,8 @@ def test_audit_bench_verifies_its_log() -> None:
 
 
 def test_fleet_bench_runs_hubs_broker_and_homes() -> None:
+    # Its refusal to measure homes that start in fault is plug_loss's, proven above; a broken
+    # run of the whole fleet (broker, hubs, discovery) would only add a minute to the suite.
     done = run_bench("fleet", "--homes", "4", "--per-process", "2", "--hour-steps", "2")
     assert_ran(done)
     assert "0 visits elsewhere" in done.stdout
-
-
-def test_fleet_bench_fails_when_homes_start_in_fault() -> None:
-    done = run_bench(
-        "fleet", "--homes", "4", "--per-process", "2", "--hour-steps", "2", "--broken-camera"
-    )
-    assert_degenerate(done, "before the hubs were lost")
