@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 import json
 from pathlib import Path
+import re
 import shutil
 import sys
 from typing import Any
@@ -212,3 +213,13 @@ async def test_operator_supervises_in_the_panel_and_a_guest_sees_nothing(
     assert steps["stopped"]["note"] is True
     assert "Follow-up" in steps["follow_up"]["text"]
     assert "Not visible" in steps["follow_up"]["notice"]
+    # The patrol's open visits: consent withdrawn made the pending follow-up a visit.
+    visits = steps["visits"]
+    assert visits["visitId"]
+    assert "no consent" in visits["raised"]
+    assert "nobody on the way yet" in visits["raised"]
+    assert re.search(r"raised \d+ minutes? ago", visits["raised"])
+    assert "someone is on the way" in visits["acknowledged"]
+    assert visits["ackNotice"].endswith("you are on your way.")
+    assert visits["doneNotice"].startswith("Visit to")
+    assert visits["finishLeft"] == 0

@@ -134,4 +134,32 @@ await withBrowser("en-US", async (page) => {
   const notice = (await panel(page).locator(".notice").textContent()).trim();
   await page.screenshot({ path: join(args.artifacts, "panel-follow-up.png"), fullPage: true });
   report("follow_up", { text: (await followUp.innerText()).replace(/\s+/g, " "), notice });
+
+  // The resident withdraws consent (the operator turns the switch off, as a home's staff may):
+  // the pending follow-up becomes a visit at once, in the patrol's list.
+  await panel(page).evaluate((element) => {
+    const hass = element.hass;
+    const consent = Object.keys(hass.states).find((id) => id.startsWith("switch.")
+      && /consent|samtycke/i.test(hass.states[id].attributes.friendly_name || id));
+    return hass.callService("switch", "turn_off", { entity_id: consent });
+  });
+  const visit = panel(page).locator("section.visits li.visit").first();
+  await visit.waitFor({ timeout: 15000 });
+  const raised = (await visit.innerText()).replace(/\s+/g, " ");
+  await page.screenshot({ path: join(args.artifacts, "panel-open-visits.png"), fullPage: true });
+  const visitId = await visit.getAttribute("data-visit-id");
+  await visit.locator('button[data-action="acknowledge"]').click();
+  const mine = panel(page).locator(`li.visit[data-visit-id="${visitId}"]`);
+  await until("the visit to be acknowledged",
+    async () => (await mine.getAttribute("data-stage")) === "acknowledged", 15000);
+  const acknowledged = (await mine.innerText()).replace(/\s+/g, " ");
+  const ackNotice = (await panel(page).locator(".notice").textContent()).trim();
+  await mine.locator('[data-testid="visit-note"]').fill("Asleep, all well");
+  await mine.locator('button[data-action="finish"]').click();
+  // A consent visit stays (done) until the check it replaced has passed.
+  await until("the visit to be done", async () => (await mine.count()) === 0
+    || (await mine.getAttribute("data-stage")) === "done", 15000);
+  const doneNotice = (await panel(page).locator(".notice").textContent()).trim();
+  report("visits", { raised, visitId, acknowledged, ackNotice, doneNotice,
+    finishLeft: await mine.locator('button[data-action="finish"]').count() });
 });

@@ -30,8 +30,19 @@ const STRINGS = {
       missed: "check missed",
       fault: "equipment fault",
       no_consent: "no consent",
+      planned: "physical visit by plan",
+      decision_ended: "decision ended",
     },
     urgent: "Urgent",
+    open_visits: "Open visits",
+    since_raised: (n) => (n === 1 ? "raised 1 minute ago" : `raised ${n} minutes ago`),
+    stage: { required: "nobody on the way yet", acknowledged: "someone is on the way", done: "done" },
+    escalated: (n) => `escalated (level ${n})`,
+    overdue: "overdue",
+    acknowledge: "On my way",
+    acknowledge_ok: (name) => `${name}: you are on your way.`,
+    note: "Note",
+    finish: "Visit done",
     slot: "Slot",
     minutes_left: (n) => (n === 1 ? "1 minute left" : `${n} minutes left`),
     next: "Next check",
@@ -104,8 +115,19 @@ const STRINGS = {
       missed: "tillsyn missad",
       fault: "tekniskt fel",
       no_consent: "samtycke saknas",
+      planned: "fysiskt besök enligt plan",
+      decision_ended: "beslutet har upphört",
     },
     urgent: "Brådskande",
+    open_visits: "Öppna besök",
+    since_raised: (n) => (n === 1 ? "för 1 minut sedan" : `för ${n} minuter sedan`),
+    stage: { required: "ingen på väg än", acknowledged: "någon är på väg", done: "gjort" },
+    escalated: (n) => `eskalerat (nivå ${n})`,
+    overdue: "försenat",
+    acknowledge: "På väg",
+    acknowledge_ok: (name) => `${name}: du är på väg.`,
+    note: "Anteckning",
+    finish: "Besök gjort",
     slot: "Tid",
     minutes_left: (n) => (n === 1 ? "1 minut kvar" : `${n} minuter kvar`),
     next: "Nästa tillsyn",
@@ -208,6 +230,11 @@ const STYLE = `
     background: rgba(255, 152, 0, 0.12); box-sizing: border-box; pointer-events: none; }
   .marker .region[hidden] { display: none; }
   .commissioning { margin: 6px 0 0; }
+  .visits ol { list-style: none; padding: 0; margin: 0 0 16px; }
+  .visits li.visit { border-left: 4px solid var(--warning-color, #ffa600); padding: 6px 10px;
+    margin: 0 0 8px; background: var(--card-background-color, #fff); }
+  .visits li.urgent-visit { border-left-color: var(--error-color, #db4437); }
+  .visits input { min-height: 40px; flex: 1 1 120px; }
   .countdown { font-size: 28px; font-weight: 700; margin: 10px 0; font-variant-numeric: tabular-nums; }
   .outcomes { display: grid; grid-template-columns: 1fr; gap: 10px; margin: 10px 0; }
   .outcomes button { min-height: 64px; font-size: 20px; }
@@ -223,6 +250,17 @@ function urgencyRank(home) {
   if (home.status === "due" || home.status === "viewing") return 2;
   if (home.status === "follow_up") return 3;
   return 4;
+}
+
+/** Every open visit of every home: urgent first, then the longest waiting. */
+export function openVisits(homes) {
+  const visits = [];
+  for (const home of homes) {
+    for (const visit of home.open_visits || []) visits.push({ home, visit });
+  }
+  const rank = ({ visit }) => (visit.stage === "done" ? 2 : visit.urgent ? 0 : 1);
+  return visits.sort((a, b) => rank(a) - rank(b)
+    || Date.parse(a.visit.raised) - Date.parse(b.visit.raised));
 }
 
 /** Visit required (urgent first), due, follow-up, then the rest by their next check. */
@@ -394,8 +432,46 @@ class TrygghetskameraPanel extends HTMLElement {
       return el("p", { class: "message", "data-testid": "empty" },
         admin ? t.no_homes : t.not_operator_any);
     }
-    return el("ul", { "aria-label": t.title },
-      sortHomes(this._homes).map((home) => this._renderHome(home)));
+    const visits = openVisits(this._homes);
+    return el("div", {},
+      visits.length ? this._renderVisits(visits) : null,
+      el("ul", { "aria-label": t.title },
+        sortHomes(this._homes).map((home) => this._renderHome(home))));
+  }
+
+  /** The patrol's list: every open visit of every home, urgent first, then the oldest. */
+  _renderVisits(visits) {
+    const t = this._t;
+    return el("section", { class: "visits", "aria-label": t.open_visits },
+      el("h2", {}, t.open_visits),
+      el("ol", {}, visits.map(({ home, visit }) => {
+        const minutes = Math.max(0, Math.floor((Date.now() - Date.parse(visit.raised)) / 60000));
+        const notes = [t.stage[visit.stage] || visit.stage];
+        if (visit.escalations) notes.push(t.escalated(visit.escalations));
+        if (visit.overdue) notes.push(t.overdue);
+        const noteInput = el("input", { type: "text", maxlength: "500", "aria-label": t.note,
+          placeholder: t.note, "data-focus-key": `note-${visit.visit_id}`, "data-testid": "visit-note" });
+        const actions = [];
+        if (visit.stage === "required") {
+          actions.push(el("button", { type: "button", "data-action": "acknowledge",
+            "data-focus-key": `ack-${visit.visit_id}`, disabled: this._busy,
+            onclick: () => this._visitAction(home, visit, "visit_acknowledge") }, t.acknowledge));
+        }
+        if (visit.stage !== "done") {
+          actions.push(noteInput, el("button", { type: "button", class: "secondary",
+            "data-action": "finish", "data-focus-key": `finish-${visit.visit_id}`,
+            disabled: this._busy,
+            onclick: () => this._visitAction(home, visit, "visit_done", noteInput.value) },
+          t.finish));
+        }
+        return el("li", { class: `visit${visit.urgent ? " urgent-visit" : ""}`,
+          "data-visit-id": visit.visit_id, "data-stage": visit.stage },
+          el("div", { class: "top" }, el("strong", {}, home.name),
+            el("span", { class: "status" }, t.reason[visit.reason] || visit.reason),
+            visit.urgent ? el("span", { class: "urgent" }, t.urgent) : null),
+          el("p", { "data-testid": "visit-state" }, `${t.since_raised(minutes)} · ${notes.join(" · ")}`),
+          actions.length ? el("div", { class: "actions" }, actions) : null);
+      })));
   }
 
   _renderHome(home) {
@@ -664,6 +740,23 @@ class TrygghetskameraPanel extends HTMLElement {
       this._busy = false;
       this._setNotice(this._errorText(err), true);
     }
+  }
+
+  async _visitAction(home, visit, action, note) {
+    if (this._busy) return;
+    this._busy = true;
+    const data = { visit_id: visit.visit_id };
+    if (note && note.trim()) data.note = note.trim();
+    try {
+      await this._hass.callService(DOMAIN, action, data);
+      const t = this._t;
+      this._setNotice(action === "visit_done" ? t.visit_done_ok(home.name) : t.acknowledge_ok(home.name));
+    } catch (err) {
+      this._setNotice(`${home.name}: ${this._errorText(err)}`, true);
+    }
+    this._busy = false;
+    this._renderedKey = "";
+    await this._poll();
   }
 
   async _visitDone(home) {
