@@ -20,6 +20,7 @@ from .audit_trail import acting_user_id, async_get_trail, async_setup_audit, ret
 from .commissioning import async_setup_commissioning_action
 from .const import DOMAIN, EVENT_HOME_REMOVED
 from .entity import home_device_info
+from .exposure import async_check_recorder, recorder_issue_id
 from .health import async_delete_repairs
 from .mqtt_publish import MqttPublisher, async_forget_home
 from .operator_api import async_setup_operator_api
@@ -88,6 +89,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEnt
     # Only now are the entities listening: what happened while Home Assistant was down (missed
     # slots, follow-ups that fell due) reaches them and the bus.
     await runtime.async_start()
+    # The states of the home's sensitive entities exist now: is the recorder keeping them?
+    async_check_recorder(hass, entry)
     return True
 
 
@@ -148,6 +151,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEn
         not_running_issue_id(entry.entry_id),
         not_commissioned_issue_id(entry.entry_id),
         state_lost_issue_id(entry.entry_id),
+        recorder_issue_id(entry.entry_id),
     ):
         ir.async_delete_issue(hass, DOMAIN, issue_id)
 

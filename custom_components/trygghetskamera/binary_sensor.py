@@ -72,6 +72,8 @@ class HomeBinarySensor(HomeEntity, BinarySensorEntity):
     """A binary sensor of one home."""
 
     entity_description: HomeBinarySensorDescription
+    # Why a visit is needed (`needs_help`…) and who acknowledged it: never in the recorder.
+    _unrecorded_attributes = frozenset({"reason", "urgent", "open_visits"})
 
     @property
     def is_on(self) -> bool:

@@ -76,7 +76,8 @@ class HomeSensor(HomeEntity, SensorEntity):
 
     entity_description: HomeSensorDescription
     # The last night report is for automations (the morning summary), not for the history.
-    _unrecorded_attributes = frozenset({"last_night_report"})
+    # What a look showed, and the night's report, are the resident's: never in the recorder.
+    _unrecorded_attributes = frozenset({"last_night_report", "outcome"})
 
     @property
     def native_value(self) -> str | datetime | None:
