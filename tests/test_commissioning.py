@@ -74,7 +74,7 @@ async def add_new_home(
 
 
 def missing(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, str] | None:
-    """What the repair issue shows as passed (✅) or missing (❌); None without an issue."""
+    """What the repair issue shows as "done" or "missing"; None without an issue."""
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"not_commissioned_{entry.entry_id}")
     if issue is None:
         return None
@@ -124,7 +124,11 @@ async def test_commissioning_needs_camera_equipment_and_a_look_with_the_staff(
     hass.states.async_set(BED, "on", {"device_class": "occupancy"})
     entry = await add_new_home(hass, freezer, night_video, [operator.user.id])
     assert commissioned(hass) is False
-    assert missing(hass, entry) == {"camera_probe": "❌", "equipment": "❌", "session": "❌"}
+    assert missing(hass, entry) == {
+        "camera_probe": "missing",
+        "equipment": "missing",
+        "session": "missing",
+    }
     ws = await hass_ws_client(hass, operator.token)
     [listed] = (await ws_call(ws, {"type": f"{DOMAIN}/homes"}))["result"]
     assert listed["commissioned"] is False
@@ -132,15 +136,27 @@ async def test_commissioning_needs_camera_equipment_and_a_look_with_the_staff(
     # The plug comes on and its meter reports: every equipment entity has a valid state.
     hass.states.async_set(PLUG, "on")
     await hass.async_block_till_done()
-    assert missing(hass, entry) == {"camera_probe": "❌", "equipment": "❌", "session": "❌"}
+    assert missing(hass, entry) == {
+        "camera_probe": "missing",
+        "equipment": "missing",
+        "session": "missing",
+    }
     hass.states.async_set(POWER, "4.2", {"unit_of_measurement": "W"})
     await hass.async_block_till_done()
-    assert missing(hass, entry) == {"camera_probe": "❌", "equipment": "✅", "session": "❌"}
+    assert missing(hass, entry) == {
+        "camera_probe": "missing",
+        "equipment": "done",
+        "session": "missing",
+    }
 
     # Outside any slot, the operator starts the commissioning look; it begins with a camera test.
     started = await start(ws, entry)
     assert started["success"], started
-    assert missing(hass, entry) == {"camera_probe": "✅", "equipment": "✅", "session": "❌"}
+    assert missing(hass, entry) == {
+        "camera_probe": "done",
+        "equipment": "done",
+        "session": "missing",
+    }
     assert hass.states.get("sensor.lgh_1203_status").state == "viewing"
     await outcome(ws, started, "ok")
     await hass.async_block_till_done()
@@ -188,7 +204,11 @@ async def test_commissioning_look_refused_without_consent_and_for_others(
     # Neither refusal touched the camera: without consent not even a test of it is run.
     records = await audit(hass, entry.entry_id)
     assert "camera_probe" not in [record.kind for record in records]
-    assert missing(hass, entry) == {"camera_probe": "❌", "equipment": "✅", "session": "❌"}
+    assert missing(hass, entry) == {
+        "camera_probe": "missing",
+        "equipment": "done",
+        "session": "missing",
+    }
     assert commissioned(hass) is False
 
 
@@ -216,7 +236,11 @@ async def test_another_camera_must_be_commissioned_again(
         await hass.async_block_till_done()
 
         assert commissioned(hass) is False
-        assert missing(hass, entry) == {"camera_probe": "❌", "equipment": "✅", "session": "❌"}
+        assert missing(hass, entry) == {
+            "camera_probe": "missing",
+            "equipment": "done",
+            "session": "missing",
+        }
         kinds = [record.kind for record in await audit(hass, entry.entry_id)]
         assert "commissioning_reset" in kinds
         # The new camera shows only black: its test fails, the look is refused as a fault.
@@ -224,7 +248,11 @@ async def test_another_camera_must_be_commissioned_again(
         assert (await start(ws, entry))["error"]["code"] == "fault"
         faults = hass.states.get("binary_sensor.lgh_1203_equipment").attributes["faults"]
         assert faults == ["camera"]
-        assert missing(hass, entry) == {"camera_probe": "❌", "equipment": "✅", "session": "❌"}
+        assert missing(hass, entry) == {
+            "camera_probe": "missing",
+            "equipment": "done",
+            "session": "missing",
+        }
         await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_block_till_done()
 
@@ -387,7 +415,11 @@ async def test_an_admin_restarts_commissioning_with_who_and_why(
     listed = await homes(ws)
     assert listed["may_commission"] is True
     assert listed["commissioning_looks_left"] == 10
-    assert missing(hass, entry) == {"camera_probe": "❌", "equipment": "✅", "session": "❌"}
+    assert missing(hass, entry) == {
+        "camera_probe": "missing",
+        "equipment": "done",
+        "session": "missing",
+    }
     started = await start(ws, entry)
     assert started["success"], started
 

@@ -283,25 +283,52 @@ async def test_black_picture_is_left_to_commissioning(
     assert result["step_id"] == "schedule"
 
 
-async def test_same_camera_cannot_be_added_twice(hass: HomeAssistant) -> None:
-    make_home_entry("rtsp://10.0.0.5:554/stream", []).add_to_hass(hass)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "rtsp://admin:secret@10.0.0.5:554/stream",
+        # The same camera written differently: default port, case, dot segments, slashes.
+        "RTSP://10.0.0.5/stream",
+        "rtsp://10.0.0.5:554/./stream",
+        "rtsp://10.0.0.5:554//media/../stream/",
+        "rtsp://user:pw@10.0.0.5/stream?password=other",
+    ],
+)
+async def test_same_camera_cannot_be_added_twice(hass: HomeAssistant, url: str) -> None:
+    """Said on the camera step, naming the home that has it; before: an abort after all fields,
+    and `/./` in the path made a second home on the same camera."""
+    other = make_home_entry("rtsp://10.0.0.5:554/stream", [])
+    MockConfigEntry(
+        domain=DOMAIN,
+        title="Lgh 0907",
+        unique_id="rtsp://10.0.0.5:554/stream",
+        data={CONF_NAME: "Lgh 0907", CONF_STREAM_URL: "rtsp://10.0.0.5:554/stream"},
+        options=other.options,
+    ).add_to_hass(hass)
     result = await start_flow(hass)
-    result = await camera_step(
-        hass,
-        result["flow_id"],
-        **{
-            CONF_STREAM_URL: "rtsp://admin:secret@10.0.0.5:554/stream",
-        },
-    )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
+    result = await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: url})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "camera"
+    assert result["errors"] == {CONF_STREAM_URL: "camera_in_use"}
+    assert result["description_placeholders"]["home"] == "Lgh 0907"
+
+
+def test_camera_address_is_normalised() -> None:
+    """The entry's unique id: scheme, host, port, path; no credentials; a channel is kept."""
+    same = config_flow.camera_unique_id
+    assert same("rtsp://a:b@Cam.local/x/./y//z/") == "rtsp://cam.local:554/x/y/z"
+    assert same("http://cam.local:80/") == same("http://cam.local") == "http://cam.local:80/"
+    assert same("https://cam.local/s?token=1&channel=2") == "https://cam.local:443/s?channel=2"
+    assert same("rtsp://nvr/live?channel=1") != same("rtsp://nvr/live?channel=2")
 
 
 @pytest.mark.parametrize(
     ("schedule", "errors"),
     [
         ({CONF_TIMES: []}, {CONF_TIMES: "times_required"}),
-        ({CONF_TIMES: ["25:00"]}, {CONF_TIMES: "invalid_time"}),
+        ({CONF_TIMES: ["25:00"]}, {CONF_TIMES: "impossible_time"}),
+        ({CONF_TIMES: ["12:61"]}, {CONF_TIMES: "impossible_time"}),
+        ({CONF_TIMES: ["22:30, 25:00"]}, {CONF_TIMES: "impossible_time"}),
         ({CONF_TIMES: ["22.30"]}, {CONF_TIMES: "invalid_time"}),
         ({CONF_TIMES: ["22:30", "22:30"]}, {CONF_TIMES: "duplicate_time"}),
         ({CONF_TIMES: ["22:30", "22:50"]}, {CONF_TIMES: "overlapping_slots"}),
@@ -476,8 +503,9 @@ async def test_reconfigure_to_another_homes_camera_aborts(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_STREAM_URL: "rtsp://admin:secret@10.0.0.5:554/stream"}
     )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_STREAM_URL: "camera_in_use"}
+    assert result["description_placeholders"]["home"] == "Lgh 1203"
 
 
 async def test_camera_that_accepts_but_never_answers(
@@ -678,3 +706,143 @@ async def test_view_mode_and_bed_area_are_saved_and_logged(
     await hass.async_block_till_done()
     assert entry.options[CONF_VIEW_MODE] == "silhouette"
     assert entry.options[CONF_VIEW_REGION] is None
+
+
+async def to_schedule(hass: HomeAssistant, url: str) -> dict[str, Any]:
+    result = await start_flow(hass)
+    return await camera_step(hass, result["flow_id"], **{CONF_STREAM_URL: url})
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        ["22:30, 01:30 och 04:30"],
+        ["22:30 01:30", "4:30"],
+        ["22:30; 1:30 and 04:30"],
+        ["22:30", "01:30", "04:30"],
+    ],
+)
+async def test_several_agreed_times_per_field(
+    hass: HomeAssistant, network_camera: MjpegServer, times: list[str]
+) -> None:
+    """As the help text invites: one field with several times; `4:30` is saved as `04:30`.
+
+    Before: "22:30, 01:30 och 04:30" was refused as "must be written as HH:MM"."""
+    result = await to_schedule(hass, network_camera.url)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], SCHEDULE | {CONF_TIMES: times, "physical_times": ["4:30"]}
+    )
+    assert result["step_id"] == "equipment", result.get("errors")
+    flow = hass.config_entries.flow._progress[result["flow_id"]]
+    assert flow._options[CONF_TIMES] == ["22:30", "01:30", "04:30"]
+    assert flow._options["physical_times"] == ["04:30"]
+
+
+@pytest.mark.parametrize(
+    ("times", "error", "placeholders"),
+    [
+        (["22:30, 22:50"], "overlapping_slots", {"first": "22:30", "second": "22:50"}),
+        (["23:50 0:10"], "overlapping_slots", {"first": "00:10", "second": "23:50"}),
+        (["25:00"], "impossible_time", {"time": "25:00"}),
+        (["22.30"], "invalid_time", {"time": "22.30"}),
+        (["22:30", "22:30"], "duplicate_time", {"time": "22:30"}),
+    ],
+)
+async def test_time_messages_name_the_times(
+    hass: HomeAssistant,
+    network_camera: MjpegServer,
+    times: list[str],
+    error: str,
+    placeholders: dict[str, str],
+) -> None:
+    """Before: the overlap message did not say which two times overlap."""
+    result = await to_schedule(hass, network_camera.url)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], SCHEDULE | {CONF_TIMES: times}
+    )
+    assert result["errors"] == {CONF_TIMES: error}
+    assert placeholders.items() <= result["description_placeholders"].items()
+
+
+def other_home(hass: HomeAssistant, **equipment: str) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Lgh 0907",
+        unique_id="rtsp://10.9.9.9:554/other",
+        data={CONF_NAME: "Lgh 0907", CONF_STREAM_URL: "rtsp://10.9.9.9:554/other"},
+        options=make_home_entry("rtsp://10.9.9.9/other", [], **equipment).options,
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+async def to_equipment(hass: HomeAssistant, url: str) -> dict[str, Any]:
+    result = await to_schedule(hass, url)
+    return await hass.config_entries.flow.async_configure(result["flow_id"], SCHEDULE)
+
+
+async def test_another_homes_bed_sensor_is_refused(
+    hass: HomeAssistant, network_camera: MjpegServer
+) -> None:
+    """Before: another home's bed sensor was accepted, and the panel showed that resident's bed.
+
+    Never shared, even when the installer ticks "shared on purpose"."""
+    other_home(hass, **{CONF_BED_ENTITY: "binary_sensor.bed_0907"})
+    result = await to_equipment(hass, network_camera.url)
+    for shared in (False, True):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {CONF_BED_ENTITY: "binary_sensor.bed_0907", "shared_equipment": shared},
+        )
+        assert result["step_id"] == "equipment"
+        assert result["errors"] == {CONF_BED_ENTITY: "bed_entity_shared"}
+        assert result["description_placeholders"]["home"] == "Lgh 0907"
+
+
+async def test_a_shared_router_needs_the_installers_word(
+    hass: HomeAssistant, network_camera: MjpegServer
+) -> None:
+    other_home(hass, **{CONF_CONNECTIVITY_ENTITY: "binary_sensor.building_router"})
+    result = await to_equipment(hass, network_camera.url)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_CONNECTIVITY_ENTITY: "binary_sensor.building_router"}
+    )
+    assert result["errors"] == {CONF_CONNECTIVITY_ENTITY: "equipment_shared"}
+    assert result["description_placeholders"]["home"] == "Lgh 0907"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_CONNECTIVITY_ENTITY: "binary_sensor.building_router", "shared_equipment": True},
+    )
+    assert result["step_id"] == "operators"
+    flow = hass.config_entries.flow._progress[result["flow_id"]]
+    assert flow._options[CONF_CONNECTIVITY_ENTITY] == "binary_sensor.building_router"
+    assert "shared_equipment" not in flow._options
+
+
+async def test_a_home_keeps_its_own_equipment_in_options(
+    hass: HomeAssistant, black_video: Path
+) -> None:
+    """The options flow does not count the home's own bed sensor as another home's."""
+    entry = make_home_entry(str(black_video), [], **{CONF_BED_ENTITY: "binary_sensor.bed"})
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(result["flow_id"], SCHEDULE)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_BED_ENTITY: "binary_sensor.bed"}
+    )
+    assert result["step_id"] == "operators"
+
+
+@pytest.mark.parametrize("months", [0, 121, 2.5])
+async def test_retention_out_of_range_has_a_message(
+    hass: HomeAssistant, network_camera: MjpegServer, operator: User, months: float
+) -> None:
+    """Before: 0 showed the raw "Value 0.0 is too small"."""
+    result = await to_equipment(hass, network_camera.url)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_OPERATORS: [operator.id], CONF_AUDIT_RETENTION_MONTHS: months}
+    )
+    assert result["step_id"] == "operators"
+    assert result["errors"] == {CONF_AUDIT_RETENTION_MONTHS: "retention_range"}
+    assert result["description_placeholders"] == {"low": "1", "high": "120"}

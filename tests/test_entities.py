@@ -14,10 +14,10 @@ from .conftest import make_home_entry
 from .test_runtime import ENTITY_KEYS, Home, at, new_home
 
 ENGLISH_NAMES = {
-    "status": "Lgh 1203 Status",
-    "next_supervision": "Lgh 1203 Next supervision",
-    "last_supervision": "Lgh 1203 Last supervision",
-    "visit_required": "Lgh 1203 Visit required",
+    "status": "Lgh 1203 Supervision status",
+    "next_supervision": "Lgh 1203 Next agreed check",
+    "last_supervision": "Lgh 1203 Last supervision result",
+    "visit_required": "Lgh 1203 Physical visit needed",
     "equipment": "Lgh 1203 Equipment",
     "consent": "Lgh 1203 Consent",
     "skip_tonight": "Lgh 1203 Skip tonight",
@@ -25,10 +25,10 @@ ENGLISH_NAMES = {
     "supervision": "Lgh 1203 Supervision",
 }
 SWEDISH_NAMES = {
-    "status": "Lgh 1203 Status",
-    "next_supervision": "Lgh 1203 Nästa tillsyn",
-    "last_supervision": "Lgh 1203 Senaste tillsyn",
-    "visit_required": "Lgh 1203 Besök krävs",
+    "status": "Lgh 1203 Tillsynsstatus",
+    "next_supervision": "Lgh 1203 Nästa avtalade tillsyn",
+    "last_supervision": "Lgh 1203 Senaste tillsynens resultat",
+    "visit_required": "Lgh 1203 Fysiskt besök behövs",
     "equipment": "Lgh 1203 Utrustning",
     "consent": "Lgh 1203 Samtycke",
     "skip_tonight": "Lgh 1203 Hoppa över i natt",
@@ -70,6 +70,8 @@ async def test_one_device_per_home(
         [device] = dr.async_entries_for_config_entry(devices, entry.entry_id)
         assert device.identifiers == {(DOMAIN, entry.entry_id)}
         assert device.name == "Lgh 1203"
+        # A home is a device: Home Assistant lists "1 device", not "1 service".
+        assert device.entry_type is None
         home_entities = er.async_entries_for_config_entry(entities, entry.entry_id)
         assert len(home_entities) == len(ENTITY_KEYS)
         assert {entity.device_id for entity in home_entities} == {device.id}
@@ -87,6 +89,9 @@ async def test_entity_names_in_swedish(
     home = await new_home(hass, freezer, night_video, at("21:00"))
     names = {key: home.state(key).attributes["friendly_name"] for key in ENTITY_KEYS}
     assert names == SWEDISH_NAMES
+    # Ids are the keys in every language, so a reworded name never changes an automation's id.
+    for key in ENTITY_KEYS:
+        assert home.state(key).entity_id.endswith(f".lgh_1203_{key}"), key
 
 
 async def test_a_new_home_waits_with_consent_and_without_faults(home: Home) -> None:

@@ -4,8 +4,10 @@ import asyncio
 from collections.abc import Callable, Mapping
 from datetime import date
 import functools
+import posixpath
 import re
 from typing import Any, override
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from homeassistant.components.binary_sensor import BinarySensorDeviceClass
 from homeassistant.components.sensor import SensorDeviceClass
@@ -70,7 +72,7 @@ from .const import (
     SLOT_MINUTES_RANGE,
     VIEW_SECONDS_RANGE,
 )
-from .supervision.schedule import format_time, parse_time, validate_times
+from .supervision.schedule import ProblemCode, format_time, parse_time, validate_times
 
 CONF_CONSENT = "consent"
 # The consent step: who consented for the resident, how many close relatives living there
@@ -85,6 +87,21 @@ MAX_CO_RESIDENTS = 6
 # A Swedish personal identity number (personnummer/samordningsnummer), with or without century
 # and separator. A home's label must be pseudonymous, so the flow refuses anything like one.
 _PERSONAL_NUMBER = re.compile(r"(?<!\d)(\d{2})?\d{6}[-+ ]?\d{4}(?!\d)")
+
+# Several agreed times in one field: "22:30, 01:30 och 04:30", "22:30 01:30", "22:30; 01:30".
+_TIME_SEPARATORS = re.compile(r"[\s,;]+")
+_TIME_CONJUNCTIONS = frozenset({"och", "and", "&", "+"})
+# Written like a time but not one ("25:00", "12:61"): its own message, not the format's.
+_TIME_SHAPED = re.compile(r"^\d{1,2}:\d{2}$")
+
+# Ticked on the equipment step when a plug, power meter or router serves several homes on
+# purpose (a building's router, say). A bed sensor or privacy switch is never shared.
+CONF_SHARED_EQUIPMENT = "shared_equipment"
+SHAREABLE_EQUIPMENT = (CONF_PLUG_ENTITY, CONF_POWER_ENTITY, CONF_CONNECTIVITY_ENTITY)
+_DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
+_SECRET_QUERY_KEYS = frozenset(
+    {"password", "pass", "pwd", "passwd", "user", "username", "usr", "token", "auth", "key"}
+)
 
 _OCCUPANCY_CLASSES = [
     BinarySensorDeviceClass.OCCUPANCY,
@@ -199,6 +216,9 @@ def equipment_schema(defaults: dict[str, Any]) -> vol.Schema:
                 "binary_sensor", BinarySensorDeviceClass.CONNECTIVITY
             ),
             vol.Required(
+                CONF_SHARED_EQUIPMENT, default=bool(defaults.get(CONF_SHARED_EQUIPMENT, False))
+            ): selector.BooleanSelector(),
+            vol.Required(
                 CONF_MQTT_PUBLISH, default=bool(defaults.get(CONF_MQTT_PUBLISH, False))
             ): selector.BooleanSelector(),
         }
@@ -230,7 +250,12 @@ async def operators_schema(hass: HomeAssistant, defaults: dict[str, Any]) -> vol
             vol.Required(
                 CONF_AUDIT_RETENTION_MONTHS,
                 default=defaults.get(CONF_AUDIT_RETENTION_MONTHS, DEFAULT_AUDIT_RETENTION_MONTHS),
-            ): _number(*AUDIT_RETENTION_MONTHS_RANGE, unit="months"),
+            ): selector.NumberSelector(
+                # No bounds in the form: the step checks them with a translated message.
+                selector.NumberSelectorConfig(
+                    step=1, mode=selector.NumberSelectorMode.BOX, unit_of_measurement="months"
+                )
+            ),
         }
     )
 
@@ -279,10 +304,34 @@ def validate_name(name: str) -> str | None:
     return None
 
 
+def split_times(values: Any) -> list[str]:
+    """The agreed times entered, one or several per field, each as written.
+
+    "22:30, 01:30 och 04:30", "22:30 01:30" and separate fields all give the same list.
+    """
+    if isinstance(values, str):
+        values = [values]
+    tokens: list[str] = []
+    for value in values or []:
+        for token in _TIME_SEPARATORS.split(str(value)):
+            if token and token.casefold() not in _TIME_CONJUNCTIONS:
+                tokens.append(token)
+    return tokens
+
+
+def schedule_placeholders(times: list[str], slot_minutes: int) -> dict[str, str]:
+    """The times an error message names: the first problem's times (overlap: both)."""
+    problems = _schedule_problems(times, slot_minutes)
+    if not problems:
+        return {}
+    named = [*problems[0].times, "", ""]
+    return {"time": named[0], "first": named[0], "second": named[1]}
+
+
 def validate_schedule(user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Normalise the schedule step's input; return (options, errors)."""
     errors: dict[str, str] = {}
-    times = [str(time).strip() for time in user_input.get(CONF_TIMES, []) if str(time).strip()]
+    times = split_times(user_input.get(CONF_TIMES, []))
     options: dict[str, Any] = {CONF_TIMES: times}
     # The form's number selectors already enforce the ranges of the contract (docs/contract.md).
     for key in (CONF_VIEW_SECONDS, CONF_SLOT_MINUTES, CONF_FOLLOW_UP_MINUTES, CONF_FOLLOW_UPS):
@@ -293,9 +342,7 @@ def validate_schedule(user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[
         (CONF_RESPONSE_MINUTES, DEFAULT_RESPONSE_MINUTES),
     ):
         options[key] = int(user_input.get(key, default))
-    physical = [
-        str(time).strip() for time in user_input.get(CONF_PHYSICAL_TIMES) or [] if str(time).strip()
-    ]
+    physical = split_times(user_input.get(CONF_PHYSICAL_TIMES))
     options[CONF_PHYSICAL_TIMES] = physical
     if not times:
         errors[CONF_TIMES] = "times_required"
@@ -322,9 +369,24 @@ def sorted_times(times: list[str]) -> list[str]:
     return sorted(normal, key=lambda time: (time < "12:00", time))
 
 
-def _first_schedule_problem(times: list[str], slot_minutes: int) -> str | None:
+def _schedule_problems(times: list[str], slot_minutes: int) -> list[Any]:
     problems = validate_times(times, slot_minutes)
-    return str(problems[0].code) if problems else None
+    # An impossible time ("25:00", "12:61") is told apart from a badly written one ("22.30").
+    impossible = [
+        problem
+        for problem in problems
+        if problem.code is ProblemCode.INVALID_TIME and _TIME_SHAPED.match(problem.times[0])
+    ]
+    return impossible or problems
+
+
+def _first_schedule_problem(times: list[str], slot_minutes: int) -> str | None:
+    problems = _schedule_problems(times, slot_minutes)
+    if not problems:
+        return None
+    if problems[0].code is ProblemCode.INVALID_TIME and _TIME_SHAPED.match(problems[0].times[0]):
+        return "impossible_time"
+    return str(problems[0].code)
 
 
 async def async_probe(hass: HomeAssistant, data: dict[str, Any]) -> str | None:
@@ -378,8 +440,74 @@ def stream_url_error(url: str) -> str | None:
 
 
 def camera_unique_id(url: str) -> str:
-    """Identify a camera by its URL without credentials, so one camera is added only once."""
-    return media.redact_url(url.strip())
+    """Identify a camera by its normalised address, so one camera is added only once.
+
+    Scheme and host in lower case, the scheme's default port written out, the path with
+    ``/./``, ``..``, doubled and trailing slashes resolved, no credentials (neither userinfo nor
+    credential-looking query values); other query parameters (an NVR's ``channel=2``) are kept,
+    sorted, as they choose a different camera.
+    """
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return media.redact_url(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return media.redact_url(url)
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    path = re.sub(r"/{2,}", "/", parts.path or "/")
+    path = posixpath.normpath(path) if path != "/" else path
+    path = path.lstrip("/")
+    query = urlencode(
+        sorted(
+            (key, value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+            if key.lower() not in _SECRET_QUERY_KEYS
+        )
+    )
+    address = f"{scheme}://{host}:{port or _DEFAULT_PORTS[scheme]}/{path}"
+    return f"{address}?{query}" if query else address
+
+
+def home_with_camera(
+    hass: HomeAssistant, url: str, *, except_entry: str | None = None
+) -> ConfigEntry | None:
+    """The home whose camera has this address (normalised; old entries compared the same way)."""
+    wanted = camera_unique_id(url)
+    for entry in hass.config_entries.async_entries(DOMAIN, include_ignore=False):
+        if entry.entry_id == except_entry:
+            continue
+        if wanted in (entry.unique_id, camera_unique_id(str(entry.data.get(CONF_STREAM_URL, "")))):
+            return entry
+    return None
+
+
+def equipment_in_other_homes(
+    hass: HomeAssistant, equipment: dict[str, Any], *, except_entry: str | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Which entities another home uses already: ({field: error key}, {"home": its name})."""
+    errors: dict[str, str] = {}
+    homes: list[str] = []
+    shared_on_purpose = bool(equipment.get(CONF_SHARED_EQUIPMENT))
+    for key in EQUIPMENT_ENTITIES:
+        entity_id = equipment.get(key)
+        if not entity_id:
+            continue
+        for entry in hass.config_entries.async_entries(DOMAIN, include_ignore=False):
+            if entry.entry_id == except_entry:
+                continue
+            if entity_id not in {entry.options.get(other) for other in EQUIPMENT_ENTITIES}:
+                continue
+            if key in SHAREABLE_EQUIPMENT and shared_on_purpose:
+                continue
+            errors[key] = "equipment_shared" if key in SHAREABLE_EQUIPMENT else f"{key}_shared"
+            homes.append(entry.title)
+            break
+    return errors, ({"home": homes[0]} if homes else {})
 
 
 def consent_schema(defaults: dict[str, Any], *, document_required: bool) -> vol.Schema:
@@ -465,20 +593,31 @@ class HomeOptionSteps:
     async def _async_options_done(self) -> ConfigFlowResult:
         raise NotImplementedError
 
+    def _own_entry_id(self) -> str | None:
+        """The home being edited (options flow); None while a home is being added."""
+        return None
+
     async def async_step_schedule(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Ask for the agreed times and how long looks, slots and follow-ups last."""
         errors: dict[str, str] = {}
+        # Every message may name times; they are filled in when an error names them.
+        placeholders = {"time": "", "first": "", "second": ""}
         if user_input is not None:
             options, errors = validate_schedule(user_input)
             if not errors:
                 self._options |= options
                 return await self.async_step_equipment()
+            field = CONF_TIMES if CONF_TIMES in errors else CONF_PHYSICAL_TIMES
+            placeholders |= schedule_placeholders(
+                split_times(user_input.get(field)), int(user_input[CONF_SLOT_MINUTES])
+            )
         return self.async_show_form(
             step_id="schedule",
             data_schema=schedule_schema(user_input or self._options),
             errors=errors,
+            description_placeholders=placeholders,
         )
 
     async def async_step_equipment(
@@ -486,11 +625,18 @@ class HomeOptionSteps:
     ) -> ConfigFlowResult:
         """Ask for the optional plug, power meter, bed sensor, router and privacy switch."""
         errors: dict[str, str] = {}
+        placeholders = {"home": ""}
         if user_input is not None:
             if user_input.get(CONF_MQTT_PUBLISH) and not mqtt_publish.mqtt_set_up(self.hass):
                 # Publishing goes through Home Assistant's MQTT integration: set that up first.
                 errors[CONF_MQTT_PUBLISH] = "mqtt_not_set_up"
             else:
+                # Another home's equipment would show that resident's bed, or hide a fault.
+                errors, other = equipment_in_other_homes(
+                    self.hass, user_input, except_entry=self._own_entry_id()
+                )
+                placeholders |= other
+            if not errors:
                 equipment = normalise_equipment(user_input)
                 if not equipment[CONF_MQTT_PUBLISH] and CONF_MQTT_PUBLISH not in self._options:
                     # Off, as it always was (the default): not an option change to log.
@@ -501,6 +647,7 @@ class HomeOptionSteps:
             step_id="equipment",
             data_schema=equipment_schema(user_input or self._options),
             errors=errors,
+            description_placeholders=placeholders,
         )
 
     async def async_step_operators(
@@ -512,14 +659,18 @@ class HomeOptionSteps:
             operators, error = await validate_operators(self.hass, user_input)
             if error:
                 errors[CONF_OPERATORS] = error
+            elif not retention_in_range(user_input):
+                errors[CONF_AUDIT_RETENTION_MONTHS] = "retention_range"
             else:
                 self._options[CONF_OPERATORS] = operators
                 self._options[CONF_AUDIT_RETENTION_MONTHS] = retention_months(user_input)
                 return await self._async_options_done()
+        low, high = AUDIT_RETENTION_MONTHS_RANGE
         return self.async_show_form(
             step_id="operators",
             data_schema=await operators_schema(self.hass, user_input or self._options),
             errors=errors,
+            description_placeholders={"low": str(low), "high": str(high)},
         )
 
 
@@ -548,6 +699,7 @@ class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
     async def async_step_camera(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for the label and the stream; try the camera before going on."""
         errors: dict[str, str] = {}
+        placeholders = {"home": ""}
         if user_input is not None:
             user_input = {key: value for key, value in user_input.items() if value != ""}
             user_input[CONF_STREAM_URL] = user_input[CONF_STREAM_URL].strip()
@@ -556,6 +708,10 @@ class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
                 errors[CONF_NAME] = error
             elif error := stream_url_error(user_input[CONF_STREAM_URL]):
                 errors[CONF_STREAM_URL] = error
+            elif other := home_with_camera(self.hass, user_input[CONF_STREAM_URL]):
+                # Said here, naming the home, before anything else is filled in.
+                errors[CONF_STREAM_URL] = "camera_in_use"
+                placeholders["home"] = other.title
             else:
                 await self.async_set_unique_id(camera_unique_id(user_input[CONF_STREAM_URL]))
                 self._abort_if_unique_id_configured()
@@ -566,7 +722,10 @@ class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
                     return await self.async_step_schedule()
         defaults = {k: v for k, v in (user_input or {}).items() if k != CONF_PASSWORD}
         return self.async_show_form(
-            step_id="camera", data_schema=camera_schema(defaults), errors=errors
+            step_id="camera",
+            data_schema=camera_schema(defaults),
+            errors=errors,
+            description_placeholders=placeholders,
         )
 
     async def _async_options_done(self) -> ConfigFlowResult:
@@ -645,6 +804,7 @@ class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
         """Change the stream URL or credentials; the camera is tried again."""
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
+        placeholders = {"name": entry.title, "home": ""}
         if user_input is not None:
             user_input = {key: value for key, value in user_input.items() if value != ""}
             user_input[CONF_STREAM_URL] = user_input[CONF_STREAM_URL].strip()
@@ -655,10 +815,13 @@ class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
                 errors[CONF_STREAM_URL] = error
             else:
                 unique_id = camera_unique_id(user_input[CONF_STREAM_URL])
-                for other in self._async_current_entries(include_ignore=False):
-                    if other.entry_id != entry.entry_id and other.unique_id == unique_id:
-                        return self.async_abort(reason="already_configured")
-                if error := await async_probe(self.hass, user_input):
+                other = home_with_camera(
+                    self.hass, user_input[CONF_STREAM_URL], except_entry=entry.entry_id
+                )
+                if other is not None:
+                    errors[CONF_STREAM_URL] = "camera_in_use"
+                    placeholders["home"] = other.title
+                elif error := await async_probe(self.hass, user_input):
                     errors["base"] = error
                 else:
                     data = {
@@ -674,8 +837,15 @@ class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
             step_id="reconfigure",
             data_schema=camera_schema(defaults, with_name=False),
             errors=errors,
-            description_placeholders={"name": entry.title},
+            description_placeholders=placeholders,
         )
+
+
+def retention_in_range(user_input: dict[str, Any]) -> bool:
+    """Whether the retention entered is whole months within the contract's range."""
+    value = user_input.get(CONF_AUDIT_RETENTION_MONTHS, DEFAULT_AUDIT_RETENTION_MONTHS)
+    low, high = AUDIT_RETENTION_MONTHS_RANGE
+    return isinstance(value, int | float) and value == int(value) and low <= value <= high
 
 
 def retention_months(user_input: dict[str, Any]) -> int:
@@ -718,6 +888,10 @@ class TrygghetskameraOptionsFlow(HomeOptionSteps, OptionsFlow):
         if self._consent_withdrawn():
             return self.async_show_menu(step_id="init", menu_options=["consent", "schedule"])
         return await self.async_step_schedule()
+
+    @override
+    def _own_entry_id(self) -> str | None:
+        return self.config_entry.entry_id
 
     def _consent_withdrawn(self) -> bool:
         entry = self.config_entry

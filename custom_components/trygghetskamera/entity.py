@@ -1,6 +1,8 @@
 """Base entity: one device per home, updated whenever the home's state changes."""
 
-from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
+from typing import override
+
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
 from .const import DOMAIN
@@ -14,7 +16,7 @@ def home_device_info(entry_id: str, name: str) -> DeviceInfo:
         name=name,
         manufacturer="Trygghetskamera",
         model="Digital night supervision",
-        entry_type=DeviceEntryType.SERVICE,
+        # A home is a device (not a "service"): Home Assistant lists it as "1 device".
     )
 
 
@@ -30,6 +32,16 @@ class HomeEntity(Entity):
         self.entity_description = description
         self._attr_unique_id = f"{runtime.entry.entry_id}_{description.key}"
         self._attr_device_info = home_device_info(runtime.entry.entry_id, runtime.name)
+
+    @property
+    @override
+    def suggested_object_id(self) -> str | None:
+        """The entity's key, in every language (`binary_sensor.lgh_1203_visit_required`).
+
+        Names are worded for people ("Physical visit needed") and may be reworded; the id an
+        automation uses stays the key, whatever the server's language.
+        """
+        return self.entity_description.key
 
     async def async_added_to_hass(self) -> None:
         """Follow the home's state."""

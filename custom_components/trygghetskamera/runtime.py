@@ -125,8 +125,9 @@ def visit_life_data(event: Event) -> dict[str, Any]:
 
 
 # Shown in the repair issue of a home that is not commissioned: passed, or still missing.
-CHECK_PASSED = "✅"
-CHECK_MISSING = "❌"
+# Language-neutral words the repair text turns into "✅ done" / "✅ klart" (an ICU select).
+CHECK_PASSED = "done"
+CHECK_MISSING = "missing"
 
 
 def state_lost_issue_id(entry_id: str) -> str:
