@@ -125,3 +125,71 @@ async def test_without_the_frontend_there_is_no_panel(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert PANEL_URL_PATH not in hass.data.get(DATA_PANELS, {})
+
+
+async def test_homes_tell_the_slot_result_and_the_night_to_skip(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    hass_owner_user: User,
+    night_video: Path,
+    hass_ws_client: WebSocketGenerator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """After a look the panel says "Checked 11:04, OK"; Skip tonight names the night, and undo.
+
+    Before: `homes` had no slot result and no night, so the panel showed minutes left on a
+    home already checked, and skipped without saying which night."""
+    from homeassistant.core import Context
+
+    from .test_gate import read_frames
+
+    operator = await hass.auth.async_create_user("Nattpersonal", group_ids=["system-users"])
+    home = await add_home_with_open_slot(hass, hass_storage, str(night_video), [operator.id])
+    ws = await hass_ws_client(hass, await operator_token(hass, operator))
+    (listed,) = (await ws_call(ws, {"type": f"{DOMAIN}/homes"}))["result"]
+    assert listed["slot_result"] is None
+    # The only slot is open now: "tonight" is the coming evening's night, not the ending one.
+    tonight = home.runtime_data.tonight()
+    assert listed["tonight"] == tonight.isoformat()
+    assert listed["skipped_nights"] == []
+    assert listed["may_skip"] is True
+    assert listed["may_unskip"] is False
+
+    started = (await ws_call(ws, {"type": f"{DOMAIN}/session/start", "entry_id": home.entry_id}))[
+        "result"
+    ]
+    client = await hass_client_no_auth()
+    response = await client.get(started["stream_path"])
+    assert len(await read_frames(response, 2)) == 2
+    outcome = await ws_call(
+        ws,
+        {"type": f"{DOMAIN}/session/outcome", "session_id": started["session_id"], "outcome": "ok"},
+    )
+    assert outcome["success"], outcome
+    await hass.async_block_till_done()
+    (listed,) = (await ws_call(ws, {"type": f"{DOMAIN}/homes"}))["result"]
+    assert listed["slot_result"]["outcome"] == "ok"
+    assert datetime.fromisoformat(listed["slot_result"]["at"]) >= datetime.fromisoformat(
+        listed["slot_start"]
+    )
+
+    await hass.services.async_call(
+        DOMAIN,
+        "skip_night",
+        {"device_id": listed["device_id"]},
+        blocking=True,
+        context=Context(user_id=operator.id),
+    )
+    (listed,) = (await ws_call(ws, {"type": f"{DOMAIN}/homes"}))["result"]
+    assert listed["skipped_nights"] == [tonight.isoformat()]
+    assert (listed["may_skip"], listed["may_unskip"]) == (False, True)
+    await hass.services.async_call(
+        DOMAIN,
+        "unskip_night",
+        {"device_id": listed["device_id"]},
+        blocking=True,
+        context=Context(user_id=operator.id),
+    )
+    (listed,) = (await ws_call(ws, {"type": f"{DOMAIN}/homes"}))["result"]
+    assert listed["skipped_nights"] == []
+    assert listed["may_skip"] is True

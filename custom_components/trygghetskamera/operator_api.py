@@ -113,6 +113,8 @@ def ws_homes(
         reason = supervisor.visit_reason
         slot = supervisor.current_slot(now)
         commissioning_until = supervisor.commissioning_until
+        tonight = supervisor.tonight(now)
+        last = supervisor.last_supervision
         homes.append(
             {
                 "entry_id": runtime.entry.entry_id,
@@ -148,6 +150,21 @@ def ws_homes(
                     commissioning_until.isoformat() if commissioning_until else None
                 ),
                 "commissioning_looks_left": supervisor.commissioning_looks_left,
+                # The result of the current slot's last look, so a waiting home says "checked
+                # 11:04, OK" instead of the minutes left.
+                "slot_result": (
+                    {"at": last[0].isoformat(), "outcome": str(last[1])}
+                    if slot is not None and last is not None and slot.start <= last[0]
+                    else None
+                ),
+                # The night "Skip tonight" means, whether it is skipped, and what the user may do.
+                "tonight": tonight.isoformat(),
+                "skipped_nights": sorted(night.isoformat() for night in supervisor.skipped_nights),
+                "may_skip": may(roles, Action.SKIP_NIGHT)
+                and tonight not in supervisor.skipped_nights
+                and supervisor.can_skip(now, tonight),
+                "may_unskip": may(roles, Action.UNSKIP_NIGHT)
+                and supervisor.can_unskip(now, tonight),
             }
         )
     connection.send_result(msg["id"], homes)
