@@ -237,14 +237,15 @@ class Verifier:
                     return self._fail(seq, "content_hash does not match the record")
                 body = body_hash(at, row.get("entry_id"), content)
             elif at is not None:
-                content = row.get("content_hash")
-                if not isinstance(content, str) or len(content) != 64:
+                remains = row.get("content_hash")
+                if not isinstance(remains, str) or len(remains) != 64:
                     return self._fail(seq, "a purged record without its content_hash")
-                body = body_hash(at, row.get("entry_id"), content)
+                body = body_hash(at, row.get("entry_id"), remains)
             else:
-                body = row.get("body_hash")
-                if not isinstance(body, str):
+                elided = row.get("body_hash")
+                if not isinstance(elided, str):
                     return self._fail(seq, "an elided record without its body_hash")
+                body = elided
             computed = link_hash(seq, prev, body)
             if row.get("hash") is not None and row["hash"] != computed:
                 return self._fail(seq, "hash does not match the record")
@@ -267,16 +268,17 @@ class Verifier:
                     return self._fail(seq, "hash does not match the record")
             else:
                 # A purged or elided record of version 0.1.0: only its place in the chain shows.
-                computed = row.get("hash")
-                if not isinstance(computed, str):
+                given = row.get("hash")
+                if not isinstance(given, str):
                     return self._fail(seq, "a purged record without its hash")
+                computed = given
         else:
             return self._fail(seq, f"unknown hash version {version!r}")
         if self.head is not None and seq == self.head[0]:
             if computed != self.head[1]:
                 return self._fail(seq, "the record at the head's seq does not have the head's hash")
             self._head_seen = True
-        if kind is not None and not self._check_fact(seq, version, kind, at, row, prev):
+        if kind is not None and not self._check_fact(seq, version, kind, str(at), row, prev):
             return False
         if kind is None and at is not None:
             purged_by = row.get("purged_by")
@@ -319,7 +321,7 @@ class Verifier:
             # nothing newer ever does.
             if version != 1:
                 return self._fail(seq, "a purge that cuts records from the oldest end")
-            self._anchors.add((facts.get("anchor_seq"), facts.get("anchor_hash")))
+            self._anchors.add((int(facts["anchor_seq"]), str(facts.get("anchor_hash"))))
             return True
         sections: dict[str | None, _Section] = {}
         for key, section in (facts.get("homes") or {}).items():
@@ -431,10 +433,10 @@ def read_export(path: Path) -> Iterator[dict[str, Any]]:
         if first == "{":
             for line in file:
                 if line.strip():
-                    row = json.loads(line)
-                    if not isinstance(row, dict):
+                    parsed = json.loads(line)
+                    if not isinstance(parsed, dict):
                         raise ValueError("a line that is not a JSON object")
-                    yield row
+                    yield parsed
             return
         for cells in csv.DictReader(file):
             row: dict[str, Any] = {}
