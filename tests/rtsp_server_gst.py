@@ -52,12 +52,16 @@ def _camera_pipeline(pattern: str, width: int, height: int, fps: int, channel: s
 def _stream_pipeline(width: int, height: int, fps: int, gop: int, channel: str) -> str:
     # intervideosrc cannot seek: GStreamer's RTSP server answers a PLAY with a flushing seek on
     # a seekable source, and the flush restarts the encoder, handing each viewer a keyframe.
+    # The leaky queue keeps the sensor's side running while nobody plays the stream (GStreamer
+    # blocks an RTSP media's output until a viewer plays it): a blocked source would fall behind
+    # the clock and then send its backlog as fast as it encodes, several times the frame rate.
     # key-int-max is the camera's keyframe interval; zerolatency keeps x264 from buffering
     # frames, like a camera's hardware encoder. One thread means one slice per frame: with
     # zerolatency's sliced threads, rtph264pay's parameter sets before every IDR slice make
     # FFmpeg's parser cut each keyframe into torn halves, which no real camera sends.
     return (
         f"( intervideosrc channel={channel} timeout=18446744073709551615 "
+        "! queue leaky=downstream max-size-buffers=1 max-size-time=0 max-size-bytes=0 "
         f"! video/x-raw,width={width},height={height},framerate={fps}/1 "
         "! videoconvert ! video/x-raw,format=I420 "
         f"! x264enc name=encoder tune=zerolatency speed-preset=ultrafast threads=1 "
