@@ -6,6 +6,7 @@ from contextlib import closing
 import csv
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -913,3 +914,16 @@ def test_a_log_of_version_0_1_0_carries_over_and_still_verifies(log_path: Path) 
         assert record.prev_hash == prev
         assert audit_log.purge(EVENING + 800 * DAY) == 6
         assert audit_log.verify(head=(5, prev), now=EVENING + 800 * DAY)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2**63), st.text()),
+        max_size=10,
+    )
+)
+def test_the_fast_hash_serialisation_is_json_exactly(values: list[Any]) -> None:
+    """The verifier builds the hashed JSON by hand; it must be json.dumps's text, byte for byte."""
+    text = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    assert verify_audit._digest(values) == hashlib.sha256(text.encode("utf-8")).hexdigest()
