@@ -746,8 +746,9 @@ class AuditLog:
         self._append_now(conn, pending)
         # Purged content may still sit in the write-ahead log until it is checkpointed.
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return sum(section["removed"] for section in homes.values()) + (
-            installation["removed"] if installation else 0
+        return int(
+            sum(section["removed"] for section in homes.values())
+            + (installation["removed"] if installation else 0)
         )
 
 

@@ -128,7 +128,8 @@ class AuditTrail:
     async def _async_close(self, _event: Event) -> None:
         # After the stop stage, so the looks and homes that close then are logged too.
         with contextlib.suppress(Exception):
-            await asyncio.shield(self._started)
+            if self._started is not None:
+                await asyncio.shield(self._started)
         await self.hass.async_add_executor_job(self.log.stop)
 
     async def async_append(
@@ -360,7 +361,7 @@ async def _async_audit_log_service(call: ServiceCall) -> ServiceResponse:
     if start is not None and end is not None and end <= start:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="end_before_start")
     trail = hass.data[AUDIT_TRAIL]
-    records = await hass.async_add_executor_job(_read, trail.log, entry_id, start, end)
+    records: list[Any] = await hass.async_add_executor_job(_read, trail.log, entry_id, start, end)
     if allowed is not None:
         records = [record for record in records if record["entry_id"] in allowed]
     return {"records": records, "verified": await trail.async_verify()}

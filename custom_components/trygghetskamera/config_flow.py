@@ -881,7 +881,6 @@ class TrygghetskameraOptionsFlow(HomeOptionSteps, OptionsFlow):
         """Start from the entry's current options."""
         self._options: dict[str, Any] = {}
 
-    @override
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Begin with the schedule; with consent withdrawn, offer to record it given again."""
         self._options = dict(self.config_entry.options)

@@ -13,7 +13,7 @@ from .runtime import TrygghetskameraConfigEntry
 TO_REDACT = {CONF_PASSWORD, CONF_USERNAME, "consent_confirmed_by"}
 
 
-def redact_stream_url(url: str) -> str:
+def redact_stream_url(url: object) -> str:
     """The camera's scheme, host, port and path only.
 
     User info, the query string, the fragment and `;params` are dropped, not filtered: a

@@ -4,10 +4,14 @@ It imports nothing of the integration's own that imports `runtime`, so any modul
 without an import circle (tests/test_import_graph.py checks that).
 """
 
+from typing import cast
+from zoneinfo import ZoneInfo
+
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
+from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
 
@@ -24,3 +28,11 @@ def entry_for_device(hass: HomeAssistant, device_id: str) -> ConfigEntry:
         translation_key="unknown_device",
         translation_placeholders={"device_id": device_id},
     )
+
+
+def local_time_zone() -> ZoneInfo:
+    """Home Assistant's time zone, as the supervision core takes it.
+
+    Home Assistant types it as any `tzinfo` but keeps the `ZoneInfo` of the configured name.
+    """
+    return cast(ZoneInfo, dt_util.get_default_time_zone())

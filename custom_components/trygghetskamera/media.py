@@ -162,7 +162,7 @@ _SECRET_QUERY_KEYS = frozenset(
 )
 
 
-def redact_url(url: str) -> str:
+def redact_url(url: object) -> str:
     """Strip credentials (userinfo and credential-looking query values) from a URL for logs."""
     if not isinstance(url, str):
         return "<invalid>"

@@ -174,7 +174,8 @@ def _runtime(hass: HomeAssistant, entry_id: str) -> HomeRuntime | None:
     entry = hass.config_entries.async_get_entry(entry_id)
     if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
         return None
-    return entry.runtime_data
+    runtime: HomeRuntime = entry.runtime_data
+    return runtime
 
 
 @websocket_api.websocket_command(

@@ -68,6 +68,7 @@ from .const import (
 )
 from .gate import Gate
 from .health import HealthMonitor, state_missing, watts
+from .lookup import local_time_zone
 from .supervision import (
     Check,
     Event,
@@ -173,7 +174,7 @@ class HomeRuntime:
         """Prepare; nothing runs until `async_start`."""
         self.hass = hass
         self.entry = entry
-        self.tz = dt_util.get_default_time_zone()
+        self.tz = local_time_zone()
         self.config = home_config(dict(entry.options))
         self.device_id = device_id
         self._last_signature: str | None = None
@@ -237,7 +238,7 @@ class HomeRuntime:
 
     async def async_restore(self) -> None:
         """Load the persisted state as it was; nothing is announced yet."""
-        self.tz = dt_util.get_default_time_zone()
+        self.tz = local_time_zone()
         stored = await self._store.async_load()
         self._supervisor = None
         self._camera = (stored or {}).get("camera")

@@ -87,8 +87,8 @@ def entry_for_visit(hass: HomeAssistant, visit_id: str) -> ConfigEntry:
             return entry
     watchdog = hass.data.get(WATCHDOG)
     entry_id = watchdog.entry_of_visit(visit_id) if watchdog is not None else None
-    if entry_id is not None and (entry := hass.config_entries.async_get_entry(entry_id)):
-        return entry
+    if entry_id is not None and (found := hass.config_entries.async_get_entry(entry_id)):
+        return found
     raise ServiceValidationError(
         translation_domain=DOMAIN,
         translation_key="unknown_visit",

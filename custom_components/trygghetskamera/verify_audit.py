@@ -191,7 +191,7 @@ class Verifier:
     _records: int = 0
     _head_seen: bool = False
     _newer_seen: bool = False
-    _anchors: set[tuple[int, str]] = field(default_factory=set)
+    _anchors: set[tuple[Any, Any]] = field(default_factory=set)
     _retention: dict[str | None, int] = field(default_factory=dict)
     _removed_homes: set[str] = field(default_factory=set)
     _purges: dict[int, dict[str | None, _Section]] = field(default_factory=dict)
@@ -236,7 +236,8 @@ class Verifier:
             if given_prev is not None and given_prev != prev:
                 return self._fail(seq, "prev_hash is not the hash of the record before")
         kind = row.get("kind")
-        at = row.get("at")
+        # Checked as a string wherever a record must have it (`_check_fact` runs only then).
+        at: Any = row.get("at")
         data_text = row.get("data")
         if version == 2:
             if kind is not None:

@@ -283,7 +283,7 @@ class SilhouetteView(View):
         if rows < 3 or cols < 3:
             raise FilterError(f"frame too small for a silhouette: {width}x{height}")
         blocks = luma[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell)
-        cells = blocks.mean(axis=(1, 3), dtype=np.float32)
+        cells: NDArray[np.float32] = blocks.mean(axis=(1, 3), dtype=np.float32)
         if not full_range:
             cells = (cells - 16) * np.float32(255 / 219)
         return cells
@@ -326,7 +326,8 @@ def _slide(values: NDArray[np.float32], window: int, axis: int, reduce: str) -> 
     pad[axis] = (half, half)
     padded = np.pad(values, pad, mode="edge")
     windows = np.lib.stride_tricks.sliding_window_view(padded, window, axis=axis)
-    return windows.min(axis=-1) if reduce == "min" else windows.max(axis=-1)
+    slid: NDArray[np.float32] = windows.min(axis=-1) if reduce == "min" else windows.max(axis=-1)
+    return slid
 
 
 def _erode(values: NDArray[np.float32], window: int) -> NDArray[np.float32]:

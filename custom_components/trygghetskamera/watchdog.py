@@ -55,6 +55,7 @@ from .const import (
     EVENT_VISIT_CLEARED,
     EVENT_VISIT_REQUIRED,
 )
+from .lookup import local_time_zone
 from .mqtt_publish import async_publish_not_running
 from .runtime import VISIT_LIFE_EVENTS, home_config, visit_life_data
 from .supervision import (
@@ -176,7 +177,10 @@ class Watchdog:
     def _on_entry(self, change: ConfigEntryChange, entry: ConfigEntry) -> None:
         if entry.domain != DOMAIN:
             return
-        if change is ConfigEntryChange.REMOVED and self._books.pop(entry.entry_id, None):
+        if (
+            change is ConfigEntryChange.REMOVED
+            and self._books.pop(entry.entry_id, None) is not None
+        ):
             self._save()
         # A removed home's notices are closed by its removal (`async_remove_entry`).
         if change is not ConfigEntryChange.REMOVED and self.hass.state is CoreState.running:
@@ -216,7 +220,7 @@ class Watchdog:
         if issue is None or not issue.active:
             # Newly not running: a dispatch board following the home sees it at once.
             now = dt_util.utcnow()
-            slot = next_slot(entry, dt_util.get_default_time_zone(), now)
+            slot = next_slot(entry, local_time_zone(), now)
             async_publish_not_running(
                 self.hass, entry, slot.start if slot else None, visit_required=False
             )
@@ -370,7 +374,7 @@ class Watchdog:
     # --- the timer ---------------------------------------------------------------------------
 
     def _due(self, entries: Iterable[ConfigEntry], after: datetime) -> datetime | None:
-        tz = dt_util.get_default_time_zone()
+        tz = local_time_zone()
         starts = [
             slot.start
             for entry in entries
@@ -404,7 +408,7 @@ class Watchdog:
 
     async def _async_raise_due(self, since: datetime, now: datetime) -> None:
         """Raise each slot of a home not running that began after `since`, up to `now`."""
-        tz = dt_util.get_default_time_zone()
+        tz = local_time_zone()
         for entry in self._entries():
             if not self.not_running(entry):
                 continue
@@ -420,7 +424,7 @@ class Watchdog:
         )
         _LOGGER.warning("%s is not running: a physical visit replaces the %s check", name, slot.key)
         self._sync_issue(entry)
-        following = next_slot(entry, dt_util.get_default_time_zone(), slot.start)
+        following = next_slot(entry, local_time_zone(), slot.start)
         book = self._books.setdefault(entry.entry_id, VisitBook())
         visit = book.raise_visit(dt_util.utcnow(), slot.key, Reason.FAULT, slot_end=slot.end)
         await self._store.async_save(self._data())

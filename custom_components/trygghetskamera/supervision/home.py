@@ -36,7 +36,7 @@ The rules (the municipalities' promises to their residents; the contract is docs
 from collections.abc import Callable, Iterable
 import copy
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, NamedTuple, Self
 from zoneinfo import ZoneInfo
 
@@ -915,14 +915,14 @@ class Supervisor:
             if record.result is not None:
                 continue
             if not record.opened:
-                yield _Timer(record.window_start, 5, lambda at, r=record: self._open(r, at))
+                yield _Timer(record.window_start, 5, partial(self._open, record))
             elif not self._attached(record):
-                yield _Timer(record.window_end, 2, lambda at, r=record: self._missed(r, at))
+                yield _Timer(record.window_end, 2, partial(self._missed, record))
         if (due := self._book.next_due(VisitPolicy.of(self._config))) is not None:
             yield _Timer(due, 3, self._visit_timers)
         slot = self._next_slot(self._cursor)
         if slot is not None:
-            yield _Timer(slot.start, 4, lambda at, s=slot: self._slot_starts(s, at))
+            yield _Timer(slot.start, 4, partial(self._slot_starts, slot))
         pending_night = None if slot is None else slot.night
         for night in {record.slot.night for record in self._slots.values()}:
             if night in self._reported or (pending_night is not None and pending_night <= night):
@@ -930,7 +930,7 @@ class Supervisor:
             records = [record for record in self._slots.values() if record.slot.night == night]
             if all(record.resolved for record in records):
                 closes = max(record.closes_at for record in records)
-                yield _Timer(closes, 6, lambda at, n=night: self._report(n, at))
+                yield _Timer(closes, 6, partial(self._report, night))
 
     def _stream_expired(self, at: datetime) -> list[Event]:
         # A look lasts at most view_seconds; past that the stream counts as ended.
