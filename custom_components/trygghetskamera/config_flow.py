@@ -402,6 +402,9 @@ async def async_probe(hass: HomeAssistant, data: dict[str, Any]) -> str | None:
         assert requester is not None
         asked.append(hass.async_create_task(requester.async_request(), eager_start=False))
 
+    def on_open() -> None:
+        hass.loop.call_soon_threadsafe(ask)
+
     try:
         # media.probe bounds every network wait by the timeout, so the flow never hangs.
         result = await hass.async_add_executor_job(
@@ -411,7 +414,7 @@ async def async_probe(hass: HomeAssistant, data: dict[str, Any]) -> str | None:
                 data.get(CONF_USERNAME),
                 data.get(CONF_PASSWORD),
                 timeout_s=PROBE_TIMEOUT_S,
-                on_open=(lambda: hass.loop.call_soon_threadsafe(ask)) if requester else None,
+                on_open=on_open if requester else None,
             )
         )
         # The request was made once the stream played, before the probe returned.

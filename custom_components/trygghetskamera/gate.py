@@ -328,12 +328,10 @@ class Gate:
         keyframes = self.keyframes
         if keyframes is None:
             return None
-        hass = self.hass
+        hass, entry = self.hass, self.runtime.entry
 
         def ask() -> None:
-            hass.async_create_background_task(
-                keyframes.async_request(), "trygghetskamera keyframe request"
-            )
+            entry.async_create_background_task(hass, keyframes.async_request(), "keyframe request")
 
         def from_thread() -> None:
             hass.loop.call_soon_threadsafe(ask)
@@ -399,8 +397,8 @@ class Gate:
         live.start()
         if self.keyframes is not None:
             # Found while the stream opens, so the keyframe can be asked for once it plays.
-            self.hass.async_create_background_task(
-                self.keyframes.async_warm(), "trygghetskamera ONVIF discovery"
+            self.runtime.entry.async_create_background_task(
+                self.hass, self.keyframes.async_warm(), "ONVIF discovery"
             )
         if privacy_entity is not None:
             self._privacy_off = privacy_entity
