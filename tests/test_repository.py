@@ -341,3 +341,25 @@ def test_contract_names_every_translated_error() -> None:
     errors = sorted(strings["exceptions"])
     assert "unknown_device" in errors
     assert [error for error in errors if not _named(contract, error)] == []
+
+
+def _slugs(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces as hyphens."""
+    return {
+        re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        for line in markdown.splitlines()
+        if line.startswith("#")
+    }
+
+
+@pytest.mark.parametrize(
+    "document", ["README.md", *sorted(f"docs/{p.name}" for p in DOCS.glob("*.md"))]
+)
+def test_every_link_to_a_section_finds_its_heading(document: str) -> None:
+    path = ROOT / document
+    for target in MARKDOWN_LINK.findall(path.read_text(encoding="utf-8")):
+        if re.match(r"[a-z]+:", target) or "#" not in target:
+            continue
+        file, anchor = target.split("#", 1)
+        linked = (path.parent / file).resolve() if file else path
+        assert anchor in _slugs(linked.read_text(encoding="utf-8")), target
