@@ -15,9 +15,10 @@ import subprocess
 import sys
 
 ROOT = Path(__file__).parent.parent
-# A cold start here is ~25 s (Home Assistant, onboarding, the config flows); the bound is
-# generous because CI machines are shared, but a hang still ends the test.
-START_TIMEOUT_S = 240
+# A cold start here is ~25 s (Home Assistant, onboarding, the config flows), and up to 256 s
+# from start to stop on this 2-core machine under a load average of 14; the bound is generous
+# because CI machines are shared, but a hang still ends the test.
+START_TIMEOUT_S = 600
 
 
 def run_check(config: Path) -> str:
