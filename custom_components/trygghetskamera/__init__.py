@@ -4,8 +4,10 @@ from datetime import datetime
 import logging
 
 from homeassistant.components import persistent_notification
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import (
     config_validation as cv,
     device_registry as dr,
@@ -18,10 +20,11 @@ from homeassistant.util import dt as dt_util
 from .audit_review import async_setup_review
 from .audit_trail import acting_user_id, async_get_trail, async_setup_audit, retention_days
 from .commissioning import async_setup_commissioning_action
-from .const import DOMAIN, EVENT_HOME_REMOVED
+from .const import DOMAIN, EVENT_HOME_REMOVED, is_home
 from .entity import home_device_info
 from .exposure import async_check_recorder, recorder_issue_id
 from .health import async_delete_repairs
+from .heartbeat import async_setup_heartbeat
 from .mqtt_publish import MqttPublisher, async_forget_home
 from .operator_api import async_setup_operator_api
 from .panel import async_setup_panel
@@ -32,6 +35,7 @@ from .runtime import (
     state_lost_issue_id,
 )
 from .services import async_setup_services
+from .watch import WatchRuntime
 from .watchdog import async_setup_watchdog, not_running_issue_id
 
 _LOGGER = logging.getLogger(__name__)
@@ -57,11 +61,33 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     await async_setup_panel(hass)
     # Independent of every home's own setup: a home that is not running still owes its slots.
     await async_setup_watchdog(hass)
+    # Another installation may watch this one: it hears this heartbeat while the homes publish.
+    await async_setup_heartbeat(hass)
     return True
 
 
+async def _async_setup_watch(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+    """Set up a watch of another installation (it needs Home Assistant's MQTT client)."""
+    from homeassistant.components import mqtt
+
+    if not await mqtt.async_wait_for_mqtt_client(hass):
+        raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="watch_no_mqtt")
+    watch = WatchRuntime(hass, entry)
+    entry.runtime_data = watch
+    entry.async_on_unload(watch.async_stop)
+    entry.async_on_unload(entry.add_update_listener(_async_watch_updated))
+    await watch.async_start()
+    return True
+
+
+async def _async_watch_updated(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
 async def async_setup_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEntry) -> bool:
-    """Set up one home: its device, its supervision runtime and its entities."""
+    """Set up one home: its device, its supervision runtime and its entities (or a watch)."""
+    if not is_home(entry):
+        return await _async_setup_watch(hass, entry)
     device = dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id, **home_device_info(entry.entry_id, entry.title)
     )
@@ -103,6 +129,8 @@ async def _async_options_updated(hass: HomeAssistant, entry: TrygghetskameraConf
 
 async def async_unload_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEntry) -> bool:
     """Unload a home; its state stays on disk. Disabling a home is logged with who did it."""
+    if not is_home(entry):
+        return True
     if entry.disabled_by is not None and hasattr(entry, "runtime_data"):
         runtime = entry.runtime_data
         supervisor = runtime.supervisor
@@ -121,6 +149,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEn
 
 async def async_remove_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEntry) -> None:
     """Announce that a home's supervision ends, log who ended it, then forget its state."""
+    if not is_home(entry):
+        await WatchRuntime(hass, entry).async_remove()
+        return
     runtime = HomeRuntime(hass, entry, None)
     await runtime.async_restore()
     consent = runtime.supervisor.consent

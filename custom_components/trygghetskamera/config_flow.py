@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from datetime import date
 import functools
+import json
 import posixpath
 import re
 from typing import Any, override
@@ -19,11 +20,12 @@ from homeassistant.config_entries import (
     OptionsFlow,
 )
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import selector
+from homeassistant.helpers import instance_id, selector
+from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
-from . import media, mqtt_publish, onvif_keyframe, view_filter
+from . import heartbeat, media, mqtt_publish, onvif_keyframe, view_filter
 from .audit_trail import acting_user_id
 from .const import (
     ACK_MINUTES_RANGE,
@@ -34,6 +36,8 @@ from .const import (
     CONF_CONNECTIVITY_ENTITY,
     CONF_FOLLOW_UP_MINUTES,
     CONF_FOLLOW_UPS,
+    CONF_INSTALLATION_ID,
+    CONF_KIND,
     CONF_MIN_POWER_W,
     CONF_MQTT_PUBLISH,
     CONF_NAME,
@@ -46,6 +50,7 @@ from .const import (
     CONF_PRIVACY_ENTITY,
     CONF_RESPONSE_MINUTES,
     CONF_SLOT_MINUTES,
+    CONF_STALE_SECONDS,
     CONF_STREAM_URL,
     CONF_TIMES,
     CONF_URGENT_ACK_MINUTES,
@@ -61,16 +66,20 @@ from .const import (
     DEFAULT_MIN_POWER_W,
     DEFAULT_RESPONSE_MINUTES,
     DEFAULT_SLOT_MINUTES,
+    DEFAULT_STALE_SECONDS,
     DEFAULT_URGENT_ACK_MINUTES,
     DEFAULT_VIEW_SECONDS,
     DOMAIN,
     EQUIPMENT_ENTITIES,
     FOLLOW_UP_MINUTES_RANGE,
     FOLLOW_UPS_RANGE,
+    KIND_WATCH,
     PROBE_TIMEOUT_S,
     RESPONSE_MINUTES_RANGE,
     SLOT_MINUTES_RANGE,
+    STALE_SECONDS_RANGE,
     VIEW_SECONDS_RANGE,
+    is_home,
 )
 from .supervision.schedule import ProblemCode, format_time, parse_time, validate_times
 
@@ -442,6 +451,11 @@ def stream_url_error(url: str) -> str | None:
     return "local_file" if media.is_file_reference(url) else "invalid_url"
 
 
+def watch_unique_id(installation_id: str) -> str:
+    """A watch's unique id: one watch per watched installation."""
+    return f"watch_{installation_id}"
+
+
 def camera_unique_id(url: str) -> str:
     """Identify a camera by its normalised address, so one camera is added only once.
 
@@ -694,10 +708,65 @@ class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
         """Return the options flow."""
         return TrygghetskameraOptionsFlow()
 
+    @classmethod
+    @callback
+    @override
+    def async_supports_options_flow(cls, config_entry: ConfigEntry) -> bool:
+        """Homes have options; a watch is set up once (remove and add it to change it)."""
+        return is_home(config_entry)
+
     @override
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Start with the camera."""
         return await self.async_step_camera(user_input)
+
+    async def async_step_mqtt(self, discovery_info: MqttServiceInfo) -> ConfigFlowResult:
+        """Another installation's heartbeat was seen on the broker: offer to watch it."""
+        installation = heartbeat.installation_of(discovery_info.topic)
+        try:
+            status = json.loads(discovery_info.payload) if discovery_info.payload else None
+        except ValueError:
+            status = None
+        if installation is None or not isinstance(status, dict):
+            return self.async_abort(reason="not_an_installation")
+        if installation == await instance_id.async_get(self.hass):
+            return self.async_abort(reason="own_installation")
+        await self.async_set_unique_id(watch_unique_id(installation))
+        self._abort_if_unique_id_configured()
+        self._data = {
+            CONF_KIND: KIND_WATCH,
+            CONF_INSTALLATION_ID: installation,
+            "installation_name": str(status.get("name") or installation),
+            "homes": len(status.get("homes") or []),
+        }
+        self.context["title_placeholders"] = {"name": self._data["installation_name"]}
+        return await self.async_step_watch()
+
+    async def async_step_watch(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Watch the installation found: how long its heartbeat may be silent."""
+        if user_input is not None:
+            name = self._data.pop("installation_name")
+            self._data.pop("homes", None)
+            return self.async_create_entry(
+                title=name,
+                data=self._data,
+                options={CONF_STALE_SECONDS: int(user_input[CONF_STALE_SECONDS])},
+            )
+        return self.async_show_form(
+            step_id="watch",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_STALE_SECONDS, default=DEFAULT_STALE_SECONDS): _number(
+                        *STALE_SECONDS_RANGE, unit="s"
+                    )
+                }
+            ),
+            description_placeholders={
+                "installation": self._data["installation_name"],
+                "installation_id": self._data[CONF_INSTALLATION_ID],
+                "homes": str(self._data["homes"]),
+            },
+        )
 
     async def async_step_camera(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for the label and the stream; try the camera before going on."""

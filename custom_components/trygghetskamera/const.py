@@ -1,6 +1,9 @@
 """Constants of the trygghetskamera integration: the names of the public contract."""
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
 
 DOMAIN: Final = "trygghetskamera"
 
@@ -89,3 +92,17 @@ ATTR_DEVICE_ID: Final = "device_id"
 ATTR_NOTE: Final = "note"
 ATTR_DATE: Final = "date"
 ATTR_VISIT_ID: Final = "visit_id"
+
+# The watch: a second kind of config entry (docs/contract.md, "Installation heartbeat").
+CONF_KIND: Final = "kind"
+KIND_WATCH: Final = "watch"
+CONF_INSTALLATION_ID: Final = "installation_id"
+CONF_STALE_SECONDS: Final = "stale_seconds"
+DEFAULT_STALE_SECONDS: Final = 90
+STALE_SECONDS_RANGE: Final = (45, 3600)
+EVENT_INSTALLATION_RECOVERED: Final = f"{DOMAIN}_installation_recovered"
+
+
+def is_home(entry: ConfigEntry) -> bool:
+    """Whether a config entry is a home (and not a watch of another installation)."""
+    return entry.data.get(CONF_KIND) != KIND_WATCH

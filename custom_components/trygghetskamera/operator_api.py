@@ -35,7 +35,7 @@ import voluptuous as vol
 
 from .audit_trail import async_get_trail
 from .authz import Action, may, user_roles
-from .const import CONF_BED_ENTITY, CONF_VIEW_MODE, CONF_VIEW_REGION, DOMAIN
+from .const import CONF_BED_ENTITY, CONF_VIEW_MODE, CONF_VIEW_REGION, DOMAIN, is_home
 from .gate import LIVE_SESSIONS, GateRefusal, LiveSession, signed_stream_path
 from .runtime import HomeRuntime
 from .supervision import Outcome, Purpose, visit_state
@@ -82,7 +82,7 @@ def _running_homes(hass: HomeAssistant) -> list[HomeRuntime]:
     return [
         entry.runtime_data
         for entry in hass.config_entries.async_entries(DOMAIN)
-        if entry.state is ConfigEntryState.LOADED
+        if entry.state is ConfigEntryState.LOADED and is_home(entry)
     ]
 
 

@@ -31,6 +31,7 @@ from .const import (
     SERVICE_UNSKIP_NIGHT,
     SERVICE_VISIT_ACKNOWLEDGE,
     SERVICE_VISIT_DONE,
+    is_home,
 )
 from .lookup import entry_for_device
 from .runtime import HomeRuntime
@@ -83,7 +84,11 @@ def runtime_for_entry(entry: ConfigEntry) -> HomeRuntime:
 def entry_for_visit(hass: HomeAssistant, visit_id: str) -> ConfigEntry:
     """The home with this open visit (running, or raised by the watchdog), or raise."""
     for entry in hass.config_entries.async_entries(DOMAIN):
-        if entry.state is ConfigEntryState.LOADED and entry.runtime_data.supervisor.visit(visit_id):
+        if (
+            is_home(entry)
+            and entry.state is ConfigEntryState.LOADED
+            and entry.runtime_data.supervisor.visit(visit_id)
+        ):
             return entry
     watchdog = hass.data.get(WATCHDOG)
     entry_id = watchdog.entry_of_visit(visit_id) if watchdog is not None else None

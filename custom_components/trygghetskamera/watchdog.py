@@ -54,6 +54,7 @@ from .const import (
     DOMAIN,
     EVENT_VISIT_CLEARED,
     EVENT_VISIT_REQUIRED,
+    is_home,
 )
 from .lookup import local_time_zone
 from .mqtt_publish import async_publish_not_running
@@ -163,9 +164,13 @@ class Watchdog:
     # --- which homes are not running -----------------------------------------------------
 
     def _entries(self) -> list[ConfigEntry]:
-        return self.hass.config_entries.async_entries(
-            DOMAIN, include_ignore=False, include_disabled=True
-        )
+        return [
+            entry
+            for entry in self.hass.config_entries.async_entries(
+                DOMAIN, include_ignore=False, include_disabled=True
+            )
+            if is_home(entry)
+        ]
 
     def not_running(self, entry: ConfigEntry) -> bool:
         """Whether a home owes slots that its own runtime will not raise."""
@@ -175,7 +180,7 @@ class Watchdog:
 
     @callback
     def _on_entry(self, change: ConfigEntryChange, entry: ConfigEntry) -> None:
-        if entry.domain != DOMAIN:
+        if entry.domain != DOMAIN or not is_home(entry):
             return
         if (
             change is ConfigEntryChange.REMOVED
