@@ -110,9 +110,9 @@ def test_tasks_belong_to_the_home_they_serve() -> None:
 
     Only what is no single home's may use a task of Home Assistant's own: the audit trail (one
     log for every home), the watchdog's publication for a home that is not running, and the
-    config flow's probe of a camera before its home exists.
+    config flow's probe of a camera before its home exists, and the installation's heartbeat.
     """
-    not_a_homes = {"audit_trail.py", "mqtt_publish.py", "config_flow.py"}
+    not_a_homes = {"audit_trail.py", "mqtt_publish.py", "config_flow.py", "heartbeat.py"}
     bare = re.compile(r"\b(?:hass\.async_create(?:_background)?_task|create_task)\(")
     found = {
         f"{path.name}:{number}"

@@ -11,6 +11,7 @@ test, so staleness and agreed times are exact.
 from datetime import UTC, datetime, timedelta
 import json
 from pathlib import Path
+import shutil
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -19,6 +20,7 @@ from homeassistant.config_entries import SOURCE_MQTT, ConfigEntryState
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import instance_id, issue_registry as ir
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.trygghetskamera.audit_trail import AUDIT_TRAIL
@@ -45,6 +47,7 @@ from .mqtt_fixtures import (  # the fixture_* functions are pytest fixtures used
 )
 from .test_runtime import at, new_home
 
+BLUEPRINTS = Path(__file__).parent.parent / "blueprints" / "automation" / DOMAIN
 OTHER = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 OTHER_WILL = "homeassistant/district-north/status"
 HOMES = [
@@ -132,6 +135,39 @@ async def go(hass: HomeAssistant, freezer: FrozenDateTimeFactory, moment: dateti
     """Move Home Assistant's clock to `moment` and run what fell due."""
     freezer.move_to(moment)
     async_fire_time_changed(hass, moment)
+    await hass.async_block_till_done()
+
+
+async def notify_blueprint(hass: HomeAssistant) -> None:
+    """The shipped notify blueprint, every home, no reminders, into a notification `patrol`."""
+    shutil.copytree(BLUEPRINTS, Path(hass.config.path("blueprints", "automation", DOMAIN)))
+    assert await async_setup_component(hass, "persistent_notification", {})
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": {
+                "id": "patrol",
+                "alias": "patrol",
+                "use_blueprint": {
+                    "path": f"{DOMAIN}/notify_visit_required.yaml",
+                    "input": {
+                        "reminders": 0,
+                        "notify": [
+                            {
+                                "action": "persistent_notification.create",
+                                "data": {
+                                    "title": "{{ title }}",
+                                    "message": "{{ message }}",
+                                    "notification_id": "patrol",
+                                },
+                            }
+                        ],
+                    },
+                },
+            }
+        },
+    )
     await hass.async_block_till_done()
 
 
@@ -265,8 +301,14 @@ async def test_a_silent_installation_has_its_homes_visits_raised_at_their_agreed
             home["name"],
         )
 
-    # At each agreed time of each home: one visit, reason fault, installation_down.
+    # At each agreed time of each home: one visit, reason fault, installation_down; the shipped
+    # notify blueprint sends the patrol as for any other visit.
+    await notify_blueprint(hass)
     await go(hass, freezer, at("22:30"))
+    shown = persistent_notification._async_get_or_create_notifications(hass)["patrol"]
+    assert shown["title"] == "Visit required: Lgh 7"
+    assert "the installation that supervises the home is down" in shown["message"]
+    assert "22:30" in shown["message"]
     [visit] = watched.visits
     assert {key: visit[key] for key in visit if key != "visit_id"} == {
         "entry_id": "home-lgh-7",
