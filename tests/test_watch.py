@@ -33,6 +33,7 @@ from custom_components.trygghetskamera.const import (
     EVENT_VISIT_REQUIRED,
     KIND_WATCH,
 )
+from custom_components.trygghetskamera.diagnostics import async_get_config_entry_diagnostics
 from custom_components.trygghetskamera.heartbeat import status_topic
 from custom_components.trygghetskamera.mqtt_publish import state_topic
 from custom_components.trygghetskamera.watch import issue_id, notification_id
@@ -338,6 +339,13 @@ async def test_a_silent_installation_has_its_homes_visits_raised_at_their_agreed
     await go(hass, freezer, at("23:01"))
     assert len(watched.visits) == 2, watched.visits
     assert entry.runtime_data.down
+
+    # What an installer downloads says so.
+    # (Called directly: the harness's HTTP token has expired on the clock moved by hours.)
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert diagnostics["data"] == {CONF_KIND: KIND_WATCH, CONF_INSTALLATION_ID: OTHER}
+    assert diagnostics["state"]["down_since"] == last.isoformat()
+    assert diagnostics["state"]["raised"] == 2
 
     # It comes back: one recovered event, the repair closes, the notification goes.
     await beat(hass)

@@ -4,10 +4,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from homeassistant.components.diagnostics import async_redact_data
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_PASSWORD, CONF_STREAM_URL, CONF_USERNAME
+from .const import CONF_PASSWORD, CONF_STREAM_URL, CONF_USERNAME, is_home
 from .runtime import TrygghetskameraConfigEntry
 
 TO_REDACT = {CONF_PASSWORD, CONF_USERNAME, "consent_confirmed_by"}
@@ -40,6 +40,8 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: TrygghetskameraConfigEntry
 ) -> dict[str, Any]:
     """Return what an installer needs to understand a home's state; never a secret or frame."""
+    if not is_home(entry):
+        return _watch_diagnostics(entry)
     data = async_redact_data(dict(entry.data), TO_REDACT)
     data[CONF_STREAM_URL] = redact_stream_url(entry.data[CONF_STREAM_URL])
     diagnostics: dict[str, Any] = {"data": data, "options": dict(entry.options), "state": None}
@@ -62,3 +64,18 @@ async def async_get_config_entry_diagnostics(
             "next_supervision": next_supervision.isoformat() if next_supervision else None,
         },
     }
+
+
+def _watch_diagnostics(entry: ConfigEntry[Any]) -> dict[str, Any]:
+    """A watch of another installation: what it watches, and whether that one is down."""
+    diagnostics: dict[str, Any] = {"data": dict(entry.data), "options": dict(entry.options)}
+    if entry.state is ConfigEntryState.LOADED:
+        watch = entry.runtime_data
+        diagnostics["state"] = {
+            "down_since": watch.down_since.isoformat() if watch.down_since else None,
+            "down_reason": watch.down_reason,
+            "last_seen": watch.last_seen.isoformat() if watch.last_seen else None,
+            "homes": len(watch.plan.get("homes") or []),
+            "raised": len(watch.raised),
+        }
+    return diagnostics

@@ -172,7 +172,12 @@ def ws_homes(
 
 def _runtime(hass: HomeAssistant, entry_id: str) -> HomeRuntime | None:
     entry = hass.config_entries.async_get_entry(entry_id)
-    if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
+    if (
+        entry is None
+        or entry.domain != DOMAIN
+        or not is_home(entry)
+        or entry.state is not ConfigEntryState.LOADED
+    ):
         return None
     runtime: HomeRuntime = entry.runtime_data
     return runtime
