@@ -109,7 +109,7 @@ def test_tasks_belong_to_the_home_they_serve() -> None:
     """A home's tasks are its entry's, so unloading it waits for them or cancels them.
 
     Only what is no single home's may use a task of Home Assistant's own: the audit trail (one
-    log for every home), the watchdog's publication for a home that is not running, and the
+    log for every home), the watchdog's publication for a home that is not running, the
     config flow's probe of a camera before its home exists, and the installation's heartbeat.
     """
     not_a_homes = {"audit_trail.py", "mqtt_publish.py", "config_flow.py", "heartbeat.py"}
