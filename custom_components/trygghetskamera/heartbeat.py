@@ -91,6 +91,39 @@ def published_homes(hass: HomeAssistant) -> list[ConfigEntry]:
     ]
 
 
+def home_plan(
+    entry_id: str, name: str, times: list[str], physical_times: list[str], *, time_zone: str
+) -> dict[str, Any]:
+    """One home of the heartbeat: what a watcher needs to raise its visits."""
+    return {
+        "entry_id": entry_id,
+        "name": name,
+        "times": times,
+        "physical_times": physical_times,
+        "time_zone": time_zone,
+    }
+
+
+def status_payload(
+    state: str,
+    at: datetime,
+    version: str,
+    homes: list[dict[str, Any]],
+    *,
+    name: str,
+    will: str | None,
+) -> dict[str, Any]:
+    """The status message (the contract's fields, then `name` and `will_topic` beside)."""
+    return {
+        "state": state,
+        "at": at.isoformat(),
+        "version": version,
+        "homes": homes,
+        "name": name,
+        "will_topic": will,
+    }
+
+
 class Heartbeat:
     """Publishes the installation's status while any home publishes over MQTT."""
 
@@ -114,25 +147,25 @@ class Heartbeat:
         return not self._stopping and mqtt_set_up(self.hass) and bool(published_homes(self.hass))
 
     def payload(self, state: str, at: datetime) -> dict[str, Any]:
-        """The status message (the contract's fields, then `name` and `will_topic` beside)."""
+        """The status message of this installation now."""
         tz = str(dt_util.get_default_time_zone())
-        return {
-            "state": state,
-            "at": at.isoformat(),
-            "version": self.version,
-            "homes": [
-                {
-                    "entry_id": entry.entry_id,
-                    "name": str(entry.data.get(CONF_NAME, entry.title)),
-                    "times": list(entry.options.get(CONF_TIMES) or []),
-                    "physical_times": list(entry.options.get(CONF_PHYSICAL_TIMES) or []),
-                    "time_zone": tz,
-                }
+        return status_payload(
+            state,
+            at,
+            self.version,
+            [
+                home_plan(
+                    entry.entry_id,
+                    str(entry.data.get(CONF_NAME, entry.title)),
+                    list(entry.options.get(CONF_TIMES) or []),
+                    list(entry.options.get(CONF_PHYSICAL_TIMES) or []),
+                    time_zone=tz,
+                )
                 for entry in published_homes(self.hass)
             ],
-            "name": self.hass.config.location_name,
-            "will_topic": will_topic(self.hass),
-        }
+            name=self.hass.config.location_name,
+            will=will_topic(self.hass),
+        )
 
     async def async_start(self) -> None:
         """Beat every 30 s, and at once when an entry changes."""
