@@ -142,10 +142,11 @@ def stock_venv_fixture() -> Iterator[Path]:
         yield venv
 
 
-def _installed(python: Path, module: str) -> str | None:
-    """The version of `module` in that environment, or None."""
+def _installed(python: Path, distribution: str) -> str | None:
+    """The version of `distribution` installed in that environment, or None."""
+    script = f"from importlib.metadata import version; print(version({distribution!r}))"
     result = subprocess.run(
-        [python, "-c", f"import {module}; print({module}.__version__)"],
+        [python, "-c", script],
         capture_output=True,
         text=True,
         check=False,
