@@ -25,6 +25,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.trygghetskamera import config_flow
+from custom_components.trygghetskamera.audit_trail import AUDIT_TRAIL
 from custom_components.trygghetskamera.const import (
     CONF_AUDIT_RETENTION_MONTHS,
     CONF_BED_ENTITY,
@@ -449,14 +450,14 @@ async def test_options_flow_edits_schedule_equipment_operators(
 async def test_reconfigure_changes_camera_and_keeps_password(
     hass: HomeAssistant, night_video: Path, black_video: Path, operator: User, socket_enabled: None
 ) -> None:
-    """The stored password stays in use when the field is left empty: the new camera needs it."""
+    """The stored password stays in use when the field is left empty on the same camera host."""
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="Lgh 1203",
-        unique_id=str(black_video),
+        unique_id="http://127.0.0.1:9/old.mjpg",
         data={
             CONF_NAME: "Lgh 1203",
-            CONF_STREAM_URL: str(black_video),
+            CONF_STREAM_URL: "http://127.0.0.1:9/old.mjpg",
             CONF_USERNAME: "kamera",
             CONF_PASSWORD: "hemligt",
         },
@@ -491,6 +492,114 @@ async def test_reconfigure_changes_camera_and_keeps_password(
     assert entry.data[CONF_STREAM_URL] == new.url
     assert entry.data[CONF_PASSWORD] == "hemligt"
     assert entry.unique_id == new.url
+
+
+async def test_reconfigure_never_sends_the_password_to_another_host(
+    hass: HomeAssistant, operator: User, socket_enabled: None
+) -> None:
+    """As the attacker: point the home at your own host and leave the password empty.
+
+    The stored password must not be sent there: the form asks for it again and nothing connects
+    to the new host until it is entered. The change is logged, without credentials.
+    """
+    assert await async_setup_component(hass, DOMAIN, {})
+    connections: list[str] = []
+
+    async def note(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append((await reader.read(4096)).decode(errors="replace"))
+        writer.close()
+
+    server = await asyncio.start_server(note, "127.0.0.2", 0)
+    port = server.sockets[0].getsockname()[1]
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Lgh 1203",
+        unique_id="http://127.0.0.1:9/old.mjpg",
+        data={
+            CONF_NAME: "Lgh 1203",
+            CONF_STREAM_URL: "http://127.0.0.1:9/old.mjpg",
+            CONF_USERNAME: "kamera",
+            CONF_PASSWORD: "hemligt",
+        },
+        options=make_home_entry("x", [operator.id]).options,
+    )
+    entry.add_to_hass(hass)
+    try:
+        result = await entry.start_reconfigure_flow(hass)
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {CONF_STREAM_URL: f"http://127.0.0.2:{port}/cam.mjpg", CONF_USERNAME: "kamera"},
+        )
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {CONF_PASSWORD: "password_for_new_host"}
+        assert connections == []
+        # Entered again, the password goes to the new host (which is no camera here).
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {
+                CONF_STREAM_URL: f"http://127.0.0.2:{port}/cam.mjpg",
+                CONF_USERNAME: "kamera",
+                CONF_PASSWORD: "annat",
+            },
+        )
+        assert result["type"] is FlowResultType.FORM
+        assert "base" in result["errors"]
+        assert connections
+        assert all("hemligt" not in request for request in connections)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert entry.data[CONF_STREAM_URL] == "http://127.0.0.1:9/old.mjpg"
+
+
+async def test_reconfigure_is_logged_with_the_user_and_without_credentials(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_admin_user: User,
+    operator: User,
+    socket_enabled: None,
+) -> None:
+    """An admin changes the camera through Home Assistant's own HTTP API: logged with who."""
+    assert await async_setup_component(hass, "config", {})
+    assert await async_setup_component(hass, DOMAIN, {})
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Lgh 1203",
+        unique_id="http://127.0.0.1:9/old.mjpg",
+        data={
+            CONF_NAME: "Lgh 1203",
+            CONF_STREAM_URL: "http://127.0.0.1:9/old.mjpg",
+            CONF_USERNAME: "kamera",
+            CONF_PASSWORD: "hemligt",
+        },
+        options=make_home_entry("x", [operator.id]).options,
+    )
+    entry.add_to_hass(hass)
+    client = await hass_client()
+    response = await client.post(
+        "/api/config/config_entries/flow", json={"handler": DOMAIN, "entry_id": entry.entry_id}
+    )
+    flow = await response.json()
+    assert flow["step_id"] == "reconfigure"
+    with MjpegServer(username="kamera", password="hemligt", seconds=1, size=(320, 240)) as new:
+        response = await client.post(
+            f"/api/config/config_entries/flow/{flow['flow_id']}",
+            json={CONF_STREAM_URL: new.url, CONF_USERNAME: "kamera"},
+        )
+        result = await response.json()
+        assert result.get("reason") == "reconfigure_successful", result
+        await hass.async_block_till_done()
+    log = hass.data[AUDIT_TRAIL].log
+    found = [
+        record
+        for record in await hass.async_add_executor_job(log.query)
+        if record.kind == "camera_reconfigured"
+    ]
+    assert len(found) == 1
+    assert found[0].user_id == hass_admin_user.id
+    assert found[0].data["from"] == "http://127.0.0.1:9/old.mjpg"
+    assert found[0].data["to"].startswith("http://127.0.0.1:")
+    assert "hemligt" not in repr(found[0])
 
 
 async def test_reconfigure_to_another_homes_camera_aborts(

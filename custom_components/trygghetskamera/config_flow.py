@@ -26,7 +26,7 @@ from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
 from . import heartbeat, media, mqtt_publish, onvif_keyframe, view_filter
-from .audit_trail import acting_user_id
+from .audit_trail import acting_user_id, async_get_trail
 from .const import (
     ACK_MINUTES_RANGE,
     AUDIT_RETENTION_MONTHS_RANGE,
@@ -490,6 +490,37 @@ def camera_unique_id(url: str) -> str:
     return f"{address}?{query}" if query else address
 
 
+def same_camera_host(old_url: str, new_url: str) -> bool:
+    """Whether two camera addresses name the same host (a stored password may follow)."""
+
+    def host(url: str) -> str | None:
+        try:
+            return urlsplit(url.strip()).hostname
+        except ValueError:
+            return None
+
+    old = host(old_url)
+    return old is not None and old == host(new_url)
+
+
+async def async_audit_reconfigure(hass: HomeAssistant, entry: ConfigEntry, new_url: str) -> None:
+    """Log who moved a home to another camera address (never its credentials)."""
+    trail = async_get_trail(hass)
+    if trail is None:
+        return
+    await trail.async_append(
+        "camera_reconfigured",
+        at=dt_util.utcnow(),
+        entry_id=entry.entry_id,
+        home=entry.title,
+        user_id=acting_user_id(),
+        data={
+            "from": camera_unique_id(str(entry.data.get(CONF_STREAM_URL, ""))),
+            "to": camera_unique_id(new_url),
+        },
+    )
+
+
 def home_with_camera(
     hass: HomeAssistant, url: str, *, except_entry: str | None = None
 ) -> ConfigEntry | None:
@@ -880,11 +911,18 @@ class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             user_input = {key: value for key, value in user_input.items() if value != ""}
             user_input[CONF_STREAM_URL] = user_input[CONF_STREAM_URL].strip()
-            # An empty password field keeps the stored one: it is never shown back.
-            if CONF_PASSWORD not in user_input and entry.data.get(CONF_PASSWORD):
+            # An empty password field keeps the stored one: it is never shown back, and never
+            # sent to a host other than the one it was entered for (the form asks again).
+            keep_password = CONF_PASSWORD not in user_input and bool(entry.data.get(CONF_PASSWORD))
+            same_host = same_camera_host(
+                str(entry.data.get(CONF_STREAM_URL, "")), user_input[CONF_STREAM_URL]
+            )
+            if keep_password and same_host:
                 user_input[CONF_PASSWORD] = entry.data[CONF_PASSWORD]
             if error := stream_url_error(user_input[CONF_STREAM_URL]):
                 errors[CONF_STREAM_URL] = error
+            elif keep_password and not same_host:
+                errors[CONF_PASSWORD] = "password_for_new_host"
             else:
                 unique_id = camera_unique_id(user_input[CONF_STREAM_URL])
                 other = home_with_camera(
@@ -901,6 +939,7 @@ class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
                         for key, value in entry.data.items()
                         if key not in (CONF_USERNAME, CONF_PASSWORD, CONF_ONVIF_PORT)
                     }
+                    await async_audit_reconfigure(self.hass, entry, user_input[CONF_STREAM_URL])
                     return self.async_update_reload_and_abort(
                         entry, unique_id=unique_id, data=data | user_input
                     )
