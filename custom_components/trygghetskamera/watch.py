@@ -47,6 +47,7 @@ from .const import (
     EVENT_VISIT_REQUIRED,
 )
 from .heartbeat import STATE_ONLINE, STATE_STOPPING, status_topic, will_topic
+from .lookup import local_time_zone
 from .mqtt_publish import QOS, state_topic
 from .supervision import Reason, Slot, night_of, slots_for_night
 
@@ -97,7 +98,7 @@ def _zone(home: dict[str, Any]) -> ZoneInfo:
     try:
         return ZoneInfo(str(home.get("time_zone")))
     except ValueError, KeyError:
-        return dt_util.get_default_time_zone()
+        return local_time_zone()
 
 
 class WatchRuntime:
