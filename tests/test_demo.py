@@ -131,7 +131,9 @@ def test_demo_check_starts_home_assistant_with_the_demo_home(
     for role, entity in EQUIPMENT.items():
         assert re.search(rf"{role}: +{re.escape(entity)}\b", first), first
     assert re.search(r"faults: +binary_sensor\.\w+_equipment = off \(none\)", first), first
-    assert f"-p {port} -u trygghetskamera -P '{credentials['mqtt']['password']}'" in first
+    # The example reads the broker's password from the credentials file; it is never printed.
+    assert f'-p {port} -u trygghetskamera -P "$MQTT_PASSWORD"' in first
+    assert credentials["mqtt"]["password"] not in first
     assert_stopped(first)
 
     # A second start reuses what the first made: the same users, the same home, the broker on

@@ -234,3 +234,19 @@ async def test_entities_come_back_after_a_restart(home: Home) -> None:
     await home.restart(at("22:40"))
     assert {key: home.state(key).state for key in ("status", "last_supervision")} == before
     assert home.state("last_supervision").attributes["outcome"] == "ok"
+
+
+async def test_a_device_name_like_a_personal_number_is_taken_back(
+    hass: HomeAssistant, home: Home
+) -> None:
+    """HA's "name and area" step (and the device page) rename the device without the flow.
+
+    Before: "Anna 19450312-1234" stayed as the home's name on every screen."""
+    devices = dr.async_get(hass)
+    [device] = dr.async_entries_for_config_entry(devices, home.entry.entry_id)
+    devices.async_update_device(device.id, name_by_user="Anna 19450312-1234")
+    await hass.async_block_till_done()
+    assert devices.async_get(device.id).name_by_user is None
+    devices.async_update_device(device.id, name_by_user="Lgh 1203 (hörnet)")
+    await hass.async_block_till_done()
+    assert devices.async_get(device.id).name_by_user == "Lgh 1203 (hörnet)"

@@ -223,3 +223,10 @@ async def test_operator_supervises_in_the_panel_and_a_guest_sees_nothing(
     assert visits["ackNotice"].endswith("you are on your way.")
     assert visits["doneNotice"].startswith("Visit to")
     assert visits["finishLeft"] == 0
+    # Skip tonight: a confirmation naming the night, the night shown as skipped, then Undo.
+    skip = steps["skip"]
+    assert skip["offered"] == 1, skip
+    assert re.match(r"Skip the night of (\d{1,2} \w{3}|\w{3} \d{1,2}) at ", skip["asked"]), skip
+    assert skip["skipped"].startswith("the night of "), skip
+    assert skip["undone"] is True, skip
+    assert "supervised as agreed" in skip["notice"], skip

@@ -21,6 +21,7 @@ from .audit_review import async_setup_review
 from .audit_trail import acting_user_id, async_get_trail, async_setup_audit, retention_days
 from .commissioning import async_setup_commissioning_action
 from .const import DOMAIN, EVENT_HOME_REMOVED, is_home
+from .device_name import async_guard_device_name
 from .entity import home_device_info
 from .exposure import async_check_recorder, recorder_issue_id
 from .health import async_delete_repairs
@@ -92,6 +93,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEnt
         config_entry_id=entry.entry_id, **home_device_info(entry.entry_id, entry.title)
     )
     runtime = HomeRuntime(hass, entry, device.id)
+    # HA's "name and area" step after the flow renames the device without asking us.
+    entry.async_on_unload(async_guard_device_name(hass, device.id))
     if (trail := async_get_trail(hass)) is not None:
         # The log holds each home's retention, so that it is purged by it even after removal.
         await trail.async_sync_retention(entry.entry_id, entry.title, retention_days(entry.options))

@@ -301,11 +301,19 @@ def read_commands(hub: HubProcess) -> None:
             print(f"demo: {err}", flush=True)
 
 
-def shell_examples(broker: Broker, hub: Hub, pid: int | None) -> list[str]:
-    """How to play the hub from another shell: the topics HA and a real Zigbee2MQTT use."""
-    login = f"-h {broker.host} -p {broker.port} -u {broker.username} -P '{broker.password}'"
+def shell_examples(
+    broker: Broker, hub: Hub, pid: int | None, credentials: Path | None = None
+) -> list[str]:
+    """How to play the hub from another shell: the topics HA and a real Zigbee2MQTT use.
+
+    The broker's password is read from the credentials file in the shell, never printed.
+    """
+    login = f'-h {broker.host} -p {broker.port} -u {broker.username} -P "$MQTT_PASSWORD"'
     bed = json.dumps({"occupancy": False, "battery": 100})
+    source = str(credentials) if credentials else "credentials.json"
+    read = f"json.load(open({source!r}))['mqtt']['password']"
     return [
+        f'MQTT_PASSWORD="$(python3 -c "import json; print({read})")"',
         f"mosquitto_pub {login} -t {hub.plug_topic}/set -m OFF",
         f"mosquitto_pub {login} -r -t {hub.bed_topic} -m '{bed}'",
         f"kill -9 {pid}   (the hub dies: the broker publishes its will on {hub.bridge_state_topic})"

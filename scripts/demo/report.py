@@ -96,7 +96,7 @@ def report(
     )
     lines += [
         f"                {example}"
-        for example in shell_examples(broker, hub.hub, hub.pid)
+        for example in shell_examples(broker, hub.hub, hub.pid, paths.credentials)
         if example
     ]
     lines += [

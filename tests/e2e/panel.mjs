@@ -162,4 +162,27 @@ await withBrowser("en-US", async (page) => {
   const doneNotice = (await panel(page).locator(".notice").textContent()).trim();
   report("visits", { raised, visitId, acknowledged, ackNotice, doneNotice,
     finishLeft: await mine.locator('button[data-action="finish"]').count() });
+
+  // Skip tonight asks first, naming the night; the list then says which night and offers Undo.
+  const skipButton = panel(page).locator('button[data-action="skip"]').first();
+  const skipOffered = await skipButton.count();
+  let asked = "";
+  let skipped = "";
+  let undone = false;
+  if (skipOffered) {
+    page.once("dialog", async (dialog) => {
+      asked = dialog.message();
+      await dialog.accept();
+    });
+    await skipButton.click();
+    const undo = panel(page).locator('button[data-action="unskip"]').first();
+    await undo.waitFor({ timeout: 15000 });
+    skipped = (await panel(page).locator('[data-testid="skipped-nights"]').first().textContent()).trim();
+    await page.screenshot({ path: join(args.artifacts, "panel-skipped.png"), fullPage: true });
+    await undo.click();
+    await panel(page).locator('button[data-action="skip"]').first().waitFor({ timeout: 15000 });
+    undone = (await panel(page).locator('[data-testid="skipped-nights"]').count()) === 0;
+  }
+  report("skip", { offered: skipOffered, asked, skipped, undone,
+    notice: (await panel(page).locator(".notice").textContent()).trim() });
 });

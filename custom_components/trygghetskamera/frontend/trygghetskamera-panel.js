@@ -46,6 +46,14 @@ const STRINGS = {
     slot: "Slot",
     minutes_left: (n) => (n === 1 ? "1 minute left" : `${n} minutes left`),
     next: "Next check",
+    checked: (time, outcome) => `Checked ${time}, ${outcome}`,
+    skip: "Skip tonight",
+    skip_confirm: (name, night) => `Skip the night of ${night} at ${name}? No digital checks are made that night.`,
+    skip_ok: (name, night) => `The night of ${night} at ${name} is skipped.`,
+    skipped_night: "Skipped",
+    skipped_night_of: (night) => `the night of ${night}`,
+    unskip: (night) => `Undo skip (${night})`,
+    unskip_ok: (name, night) => `The night of ${night} at ${name} is supervised as agreed.`,
     none: "none",
     bed: "Bed",
     bed_on: "occupied",
@@ -131,6 +139,14 @@ const STRINGS = {
     slot: "Tid",
     minutes_left: (n) => (n === 1 ? "1 minut kvar" : `${n} minuter kvar`),
     next: "Nästa tillsyn",
+    checked: (time, outcome) => `Tittat ${time}, ${outcome}`,
+    skip: "Ställ in i natt",
+    skip_confirm: (name, night) => `Ställa in natten till ${night} hos ${name}? Inga digitala tillsyner görs den natten.`,
+    skip_ok: (name, night) => `Natten till ${night} hos ${name} är inställd.`,
+    skipped_night: "Inställd",
+    skipped_night_of: (night) => `natten till ${night}`,
+    unskip: (night) => `Ångra inställd natt (${night})`,
+    unskip_ok: (name, night) => `Natten till ${night} hos ${name} får tillsyn som avtalat.`,
     none: "ingen",
     bed: "Säng",
     bed_on: "upptagen",
@@ -481,7 +497,18 @@ class TrygghetskameraPanel extends HTMLElement {
       rows.push(el("dt", {}, t.slot),
         el("dd", {}, `${this._time(home.slot_start)}–${this._time(home.slot_end)}`));
       const left = Math.ceil((Date.parse(home.slot_end) - Date.now()) / 60000);
-      if (left > 0) rows.push(el("dt", {}, ""), el("dd", { class: "minutes-left" }, t.minutes_left(left)));
+      if (home.slot_result) {
+        // Already looked at in this slot: say when and what was seen, not the minutes left.
+        const outcome = t.outcome[home.slot_result.outcome] || home.slot_result.outcome;
+        rows.push(el("dt", {}, ""), el("dd", { class: "slot-result", "data-testid": "slot-result" },
+          t.checked(this._time(home.slot_result.at), outcome)));
+      } else if (left > 0) {
+        rows.push(el("dt", {}, ""), el("dd", { class: "minutes-left" }, t.minutes_left(left)));
+      }
+    }
+    if ((home.skipped_nights || []).length) {
+      rows.push(el("dt", {}, t.skipped_night), el("dd", { "data-testid": "skipped-nights" },
+        home.skipped_nights.map((night) => t.skipped_night_of(this._night(night))).join(", ")));
     }
     // While its slot is open, a home's next check is that slot: already shown above.
     if (!home.slot_start || Date.parse(home.next_supervision) !== Date.parse(home.slot_start)) {
@@ -516,6 +543,16 @@ class TrygghetskameraPanel extends HTMLElement {
       actions.push(el("button", { type: "button", class: "secondary",
         "data-focus-key": `visit-${home.entry_id}`, "data-action": "visit-done", disabled: this._busy,
         onclick: () => this._visitDone(home) }, t.visit_done));
+    }
+    if (home.may_skip && home.device_id) {
+      actions.push(el("button", { type: "button", class: "secondary",
+        "data-focus-key": `skip-${home.entry_id}`, "data-action": "skip", disabled: this._busy,
+        onclick: () => this._skip(home) }, t.skip));
+    }
+    if (home.may_unskip && home.device_id) {
+      actions.push(el("button", { type: "button", class: "secondary",
+        "data-focus-key": `unskip-${home.entry_id}`, "data-action": "unskip", disabled: this._busy,
+        onclick: () => this._unskip(home) }, t.unskip(this._night(home.tonight))));
     }
     return el("li", { class: "home", "data-rank": String(urgencyRank(home)),
       "data-entry-id": home.entry_id, "data-status": home.status },
@@ -751,6 +788,45 @@ class TrygghetskameraPanel extends HTMLElement {
       await this._hass.callService(DOMAIN, action, data);
       const t = this._t;
       this._setNotice(action === "visit_done" ? t.visit_done_ok(home.name) : t.acknowledge_ok(home.name));
+    } catch (err) {
+      this._setNotice(`${home.name}: ${this._errorText(err)}`, true);
+    }
+    this._busy = false;
+    this._renderedKey = "";
+    await this._poll();
+  }
+
+  /** A night (its evening's ISO date) as "30 Nov" / "30 nov." in the user's language. */
+  _night(isoDate) {
+    try {
+      return new Intl.DateTimeFormat(this._hass.language || "en",
+        { day: "numeric", month: "short", timeZone: "UTC" }).format(new Date(`${isoDate}T12:00:00Z`));
+    } catch (_err) {
+      return isoDate;
+    }
+  }
+
+  /** Skip tonight, after a confirmation that names the night; the list then offers Undo. */
+  async _skip(home) {
+    if (this._busy) return;
+    const t = this._t;
+    const night = this._night(home.tonight);
+    if (!window.confirm(t.skip_confirm(home.name, night))) return;
+    await this._nightAction(home, "skip_night", t.skip_ok(home.name, night));
+  }
+
+  async _unskip(home) {
+    if (this._busy) return;
+    await this._nightAction(home, "unskip_night",
+      this._t.unskip_ok(home.name, this._night(home.tonight)));
+  }
+
+  async _nightAction(home, service, done) {
+    this._busy = true;
+    try {
+      // The night is named, so a skip never lands on another night than the one confirmed.
+      await this._hass.callService(DOMAIN, service, { device_id: home.device_id, date: home.tonight });
+      this._setNotice(done);
     } catch (err) {
       this._setNotice(`${home.name}: ${this._errorText(err)}`, true);
     }
