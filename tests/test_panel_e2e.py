@@ -110,6 +110,43 @@ async def add_home_due_next_minute(
     return str(result["result"]["entry_id"])
 
 
+async def installer_walk(ha: demo.HomeAssistant, camera_url: str) -> dict[str, Any]:
+    """Add a second home with every kind of bad input, through HA's REST config-flow API.
+
+    The same steps HA's config-flow dialog posts (the dialog itself is not driven in Chromium
+    here): a file path, the first home's camera written differently, impossible and overlapping
+    times, the first home's bed sensor; each answer's error and named home or times are kept.
+    """
+    seen: dict[str, Any] = {}
+
+    async def post(flow_id: str, answer: dict[str, Any]) -> dict[str, Any]:
+        return dict(await ha.request("POST", f"/api/config/config_entries/flow/{flow_id}", answer))
+
+    result = await ha.request("POST", "/api/config/config_entries/flow", {"handler": demo.DOMAIN})
+    flow = result["flow_id"]
+    for case, url in (
+        ("file", "/media/bedroom.mp4"),
+        ("duplicate", camera_url.replace("://", "://someone:secret@").rstrip("/") + "/./"),
+    ):
+        result = await post(flow, {"name": "Lgh 0907", "stream_url": url})
+        seen[case] = (result["step_id"], result["errors"], result["description_placeholders"])
+    # Another camera (a query keeps it apart): the flow goes on to the agreed times.
+    result = await post(flow, {"name": "Lgh 0907", "stream_url": f"{camera_url}?home=0907"})
+    assert result["step_id"] == "schedule", result
+    schedule = {"view_seconds": 30, "slot_minutes": 30, "follow_up_minutes": 20, "follow_ups": 1}
+    for case, times in (
+        ("impossible", ["22:30, 25:00"]),
+        ("overlap", ["22:30 22:45"]),
+        ("several", ["22:30, 1:30 och 04:30"]),
+    ):
+        result = await post(flow, schedule | {"times": times})
+        seen[case] = (result["step_id"], result["errors"], result["description_placeholders"])
+    result = await post(flow, {"bed_entity": BED, "shared_equipment": True})
+    seen["shared_bed"] = (result["step_id"], result["errors"], result["description_placeholders"])
+    await ha.request("DELETE", f"/api/config/config_entries/flow/{flow}")
+    return seen
+
+
 @pytest.fixture
 def camera(socket_enabled: None) -> Iterator[MjpegServer]:
     """The home's camera: a live bedroom at night over HTTP, as the demo runs it."""
@@ -157,9 +194,24 @@ async def test_operator_supervises_in_the_panel_and_a_guest_sees_nothing(
         operator_id = await demo.ensure_operator(ha, paths, accounts)
         guest = await create_guest(ha)
         await add_home_due_next_minute(ha, camera.url, operator_id, str(config["time_zone"]))
+        installer = await installer_walk(ha, camera.url)
         panels = await ha.ws("get_panels")
         await ha.close()
     assert panels["trygghetskamera"]["title"] == "Tillsyn"
+    # The installer's bad inputs, each refused on its own step with its own message.
+    assert installer["file"][:2] == ("camera", {"stream_url": "local_file"})
+    assert installer["duplicate"][:2] == ("camera", {"stream_url": "camera_in_use"})
+    assert installer["duplicate"][2]["home"] == demo.HOME_NAME
+    assert installer["impossible"][:2] == ("schedule", {"times": "impossible_time"})
+    assert installer["impossible"][2]["time"] == "25:00"
+    assert installer["overlap"][1] == {"times": "overlapping_slots"}
+    assert (installer["overlap"][2]["first"], installer["overlap"][2]["second"]) == (
+        "22:30",
+        "22:45",
+    )
+    assert installer["several"][0] == "equipment"
+    assert installer["shared_bed"][:2] == ("equipment", {"bed_entity": "bed_entity_shared"})
+    assert installer["shared_bed"][2]["home"] == demo.HOME_NAME
     assert panels["trygghetskamera"]["require_admin"] is False
 
     ARTIFACTS.mkdir(exist_ok=True)
