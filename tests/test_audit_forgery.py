@@ -518,3 +518,44 @@ def test_the_standalone_verifier_needs_nothing_but_the_standard_library(
     )
     assert wrong.returncode == 1
     assert "head's hash" in wrong.stdout
+
+
+def test_the_verifier_command_in_process(
+    tmp_path: Path,
+    exported: tuple[Path, Path, tuple[int, str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The command's answers and exit codes, run in this process (the subprocess runs above
+    prove the same without Home Assistant; these reach every branch of the command itself)."""
+    jsonl, csv_file, head = exported
+    given = f"{head[0]}:{head[1]}"
+    for export in (jsonl, csv_file):
+        assert verify_audit.main([str(export), "--head", given]) == 0
+        output = capsys.readouterr().out
+        assert output.startswith("ok"), output
+        assert f"head {head[0]}:{head[1]}" in output
+    # Without a head the chain is still checked on its own.
+    assert verify_audit.main([str(jsonl)]) == 0
+    assert capsys.readouterr().out.startswith("ok")
+    # A head that is not SEQ:HASH, a missing file, a clock without a zone, a line that is not an
+    # object: the command cannot check and says why (exit 2), rather than answering ok.
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"seq": 1}\n[1, 2]\n', encoding="utf-8")
+    for argv in (
+        [str(jsonl), "--head", "12:abc"],
+        [str(jsonl), "--head", "x:" + "0" * 64],
+        [str(tmp_path / "missing.jsonl")],
+        [str(jsonl), "--now", "2026-11-30T12:00:00"],
+        [str(broken)],
+    ):
+        assert verify_audit.main(argv) == 2, argv
+        assert capsys.readouterr().err.startswith("cannot check:"), argv
+    # A head further on than the export: the export was cut back below it.
+    assert verify_audit.main([str(jsonl), "--head", f"{head[0] + 5}:{head[1]}"]) == 1
+    assert not capsys.readouterr().out.startswith("ok")
+    tampered = tmp_path / "tampered.csv"
+    tampered.write_text(
+        csv_file.read_text(encoding="utf-8").replace("not_visible", "ok"), encoding="utf-8"
+    )
+    assert verify_audit.main([str(tampered), "--head", given]) == 1
+    assert capsys.readouterr().out.startswith("seq ")
