@@ -18,11 +18,13 @@ The rules (the municipalities' promises to their residents; the contract is docs
 - consent withdrawn: no frames, each slot raises a visit at its start, and the open slot and
   pending follow-ups raise one at once; a fault present at a window's start, or arising while it
   is open, raises a visit too;
+- the decision ended (`decision_end`, from 00:00 local that day): as consent withdrawn, no
+  frames and each window that opens raises a `decision_ended` visit, until the end is moved on;
 - skipping a night skips its slots that have had no look yet; pending follow-ups still happen;
   a night may be skipped from tonight up to a year ahead, and the skip undone until its first
   slot begins;
-- a visit stays required until staff report it done (`visit_done`); a `fault` or `no_consent`
-  visit also stays until the window it replaces has ended; each visit's own life (acknowledged,
+- a visit stays required until staff report it done (`visit_done`); a `fault`, `no_consent` or
+  `decision_ended` visit also stays until the window it replaces has ended; each visit's own life (acknowledged,
   escalated, overdue, done) is the `visits` module's;
 - an agreed time of `physical_times` is a physical visit by plan: it raises a `planned` visit at
   its start and takes no look;
@@ -546,6 +548,12 @@ class Supervisor:
         """Switch to a new schedule at `now` (the state is caught up to `now`)."""
         events: list[Event] = []
         previous, self._config = self._config, config
+        if self._decision_ended(now) and not previous.decision_ended(now.astimezone(self._tz)):
+            # The decision ended as of now (an end date moved into the past): as consent
+            # withdrawn, the open check and pending follow-ups become visits.
+            for record in self._ordered_slots():
+                if record.is_open(now) or record.pending_follow_up():
+                    events += self._raise(record, Reason.DECISION_ENDED, now)
         # Skipped nights hold their slots ahead of time: the new schedule's slots are skipped
         # too. The old ones stay: their skip was announced, so the night report lists them.
         current = night_of(now, self._tz)
@@ -965,9 +973,15 @@ class Supervisor:
             return self._raise(record, Reason.PLANNED, at)
         if not self._consent:
             return self._raise(record, Reason.NO_CONSENT, at)
+        if self._decision_ended(at):
+            return self._raise(record, Reason.DECISION_ENDED, at)
         if self._faults:
             return self._raise(record, Reason.FAULT, at)
         return []
+
+    def _decision_ended(self, at: datetime) -> bool:
+        """The home's decision no longer holds at `at` (its end date read in local time)."""
+        return self._config.decision_ended(at.astimezone(self._tz))
 
     def _missed(self, record: SlotState, at: datetime) -> list[Event]:
         return self._raise(record, Reason.MISSED, at)
@@ -1249,6 +1263,8 @@ class Supervisor:
     def _refusal_for_new(self, now: datetime, purpose: Purpose) -> Refusal | None:
         if not self._consent:
             return Refusal.NO_CONSENT
+        if self._decision_ended(now):
+            return Refusal.DECISION_ENDED
         if self._faults:
             return Refusal.FAULT
         if self._session is not None:
@@ -1265,6 +1281,8 @@ class Supervisor:
     def _session_refusal(self, now: datetime, session: SessionState) -> Refusal | None:
         if not self._consent:
             return Refusal.NO_CONSENT
+        if self._decision_ended(now):
+            return Refusal.DECISION_ENDED
         if self._faults:
             return Refusal.FAULT
         if not session.streaming(now):

@@ -1,7 +1,7 @@
 """The words of the domain: statuses, outcomes, reasons, events and a home's configuration."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -54,6 +54,8 @@ class Refusal(StrEnum):
     # A commissioning look outside the commissioning period, beyond its looks, or once the home
     # is commissioned.
     COMMISSIONING_CLOSED = "commissioning_closed"
+    # The needs-assessed decision has ended (`HomeConfig.decision_end`): no digital supervision.
+    DECISION_ENDED = "decision_ended"
 
 
 class EventType(StrEnum):
@@ -124,6 +126,13 @@ class HomeConfig:
     urgent_ack_minutes: int = 5
     # A visit not done this long after it was raised is overdue.
     response_minutes: int = 45
+    # The first local date on which the decision (*biståndsbeslut*) no longer holds: from 00:00
+    # that day no look is granted and each agreed time raises a `decision_ended` visit.
+    decision_end: date | None = None
+
+    def decision_ended(self, at: datetime) -> bool:
+        """The decision no longer holds at `at` (an aware time, read in its own time zone)."""
+        return self.decision_end is not None and at.date() >= self.decision_end
 
     @property
     def follow_up_window_minutes(self) -> int:
@@ -142,6 +151,7 @@ class HomeConfig:
             "ack_minutes": self.ack_minutes,
             "urgent_ack_minutes": self.urgent_ack_minutes,
             "response_minutes": self.response_minutes,
+            "decision_end": None if self.decision_end is None else self.decision_end.isoformat(),
         }
 
     @classmethod
@@ -158,6 +168,9 @@ class HomeConfig:
             ack_minutes=int(data.get("ack_minutes", defaults.ack_minutes)),
             urgent_ack_minutes=int(data.get("urgent_ack_minutes", defaults.urgent_ack_minutes)),
             response_minutes=int(data.get("response_minutes", defaults.response_minutes)),
+            decision_end=None
+            if data.get("decision_end") is None
+            else date.fromisoformat(data["decision_end"]),
         )
 
 

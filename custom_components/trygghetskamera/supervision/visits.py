@@ -27,7 +27,7 @@ from typing import Any
 from .model import Event, EventType, HomeConfig, Reason, Visit
 
 # Visits that replace a whole check and therefore stay open until its window has ended.
-HELD_REASONS = frozenset({Reason.FAULT, Reason.NO_CONSENT})
+HELD_REASONS = frozenset({Reason.FAULT, Reason.NO_CONSENT, Reason.DECISION_ENDED})
 # The chain above the patrol is short (team leader, alarm centre): past this level a visit stays
 # escalated without another event, rather than paging every few minutes all night (and filling
 # the audit log) while, say, consent is withdrawn and nobody acknowledges.
