@@ -32,6 +32,7 @@ from .panel import async_setup_panel
 from .runtime import (
     HomeRuntime,
     TrygghetskameraConfigEntry,
+    decision_issue_id,
     not_commissioned_issue_id,
     state_lost_issue_id,
 )
@@ -185,6 +186,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: TrygghetskameraConfigEn
         not_running_issue_id(entry.entry_id),
         not_commissioned_issue_id(entry.entry_id),
         state_lost_issue_id(entry.entry_id),
+        decision_issue_id(entry.entry_id),
         recorder_issue_id(entry.entry_id),
     ):
         ir.async_delete_issue(hass, DOMAIN, issue_id)

@@ -34,6 +34,8 @@ from .const import (
     CONF_AUDIT_RETENTION_MONTHS,
     CONF_BED_ENTITY,
     CONF_CONNECTIVITY_ENTITY,
+    CONF_DECISION_END,
+    CONF_DECISION_REFERENCE,
     CONF_FOLLOW_UP_MINUTES,
     CONF_FOLLOW_UPS,
     CONF_INSTALLATION_ID,
@@ -265,8 +267,37 @@ async def operators_schema(hass: HomeAssistant, defaults: dict[str, Any]) -> vol
                     step=1, mode=selector.NumberSelectorMode.BOX, unit_of_measurement="months"
                 )
             ),
+            vol.Optional(
+                CONF_DECISION_REFERENCE,
+                description={"suggested_value": defaults.get(CONF_DECISION_REFERENCE)},
+            ): selector.TextSelector(),
+            vol.Optional(
+                CONF_DECISION_END, description={"suggested_value": defaults.get(CONF_DECISION_END)}
+            ): selector.DateSelector(),
         }
     )
+
+
+def validate_decision(user_input: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """The decision reference and end date as entered (absent when left empty), and errors.
+
+    The reference names the decision, never the resident: one shaped like a personal identity
+    number is refused. The end date is a calendar date (YYYY-MM-DD).
+    """
+    decision: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    reference = str(user_input.get(CONF_DECISION_REFERENCE) or "").strip()
+    if _PERSONAL_NUMBER.search(reference):
+        errors[CONF_DECISION_REFERENCE] = "personal_number_reference"
+    elif reference:
+        decision[CONF_DECISION_REFERENCE] = reference
+    end = user_input.get(CONF_DECISION_END)
+    if end:
+        try:
+            decision[CONF_DECISION_END] = date.fromisoformat(str(end)).isoformat()
+        except ValueError:
+            errors[CONF_DECISION_END] = "invalid_date"
+    return decision, errors
 
 
 def view_schema(defaults: dict[str, Any]) -> vol.Schema:
@@ -710,8 +741,14 @@ class HomeOptionSteps:
             elif not retention_in_range(user_input):
                 errors[CONF_AUDIT_RETENTION_MONTHS] = "retention_range"
             else:
+                decision, errors = validate_decision(user_input)
+            if not errors:
                 self._options[CONF_OPERATORS] = operators
                 self._options[CONF_AUDIT_RETENTION_MONTHS] = retention_months(user_input)
+                # A field left empty clears it (an end date removed: the decision holds on).
+                for key in (CONF_DECISION_REFERENCE, CONF_DECISION_END):
+                    self._options.pop(key, None)
+                self._options |= decision
                 return await self._async_options_done()
         low, high = AUDIT_RETENTION_MONTHS_RANGE
         return self.async_show_form(

@@ -41,6 +41,11 @@ CONF_PHYSICAL_TIMES: Final = "physical_times"
 CONF_ACK_MINUTES: Final = "ack_minutes"
 CONF_URGENT_ACK_MINUTES: Final = "urgent_ack_minutes"
 CONF_RESPONSE_MINUTES: Final = "response_minutes"
+# The decision period (docs/contract.md, "Options"): the *biståndsbeslut* and when it ends.
+CONF_DECISION_REFERENCE: Final = "decision_reference"
+CONF_DECISION_END: Final = "decision_end"
+# A repair issue warns this many days before a home's decision ends.
+DECISION_WARN_DAYS: Final = 14
 
 EQUIPMENT_ENTITIES: Final = (
     CONF_PRIVACY_ENTITY,

@@ -286,6 +286,7 @@ REFUSAL_CODES = frozenset(
         "not_operator",
         "outside_slot",
         "no_consent",
+        "decision_ended",
         "skipped",
         "fault",
         "busy",

@@ -48,6 +48,7 @@ ERROR_MESSAGES = {
     "not_operator": "You are not an operator of this home",
     "outside_slot": "No supervision is due now",
     "no_consent": "The resident has not consented",
+    "decision_ended": "The decision for digital supervision has ended: a physical visit instead",
     "skipped": "Tonight's checks are skipped",
     "fault": "The equipment has a fault: a physical visit replaces the look",
     "busy": "Another look at this home is running",

@@ -8,7 +8,7 @@ woken, and turns its events into bus events, entity updates and audit records.
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 import functools
 import logging
 from typing import Any
@@ -34,6 +34,8 @@ from . import media
 from .audit_trail import async_get_trail
 from .const import (
     CONF_ACK_MINUTES,
+    CONF_DECISION_END,
+    CONF_DECISION_REFERENCE,
     CONF_FOLLOW_UP_MINUTES,
     CONF_FOLLOW_UPS,
     CONF_NAME,
@@ -49,6 +51,7 @@ from .const import (
     CONF_USERNAME,
     CONF_VIEW_SECONDS,
     CONSENT_RECORD,
+    DECISION_WARN_DAYS,
     DEFAULT_ACK_MINUTES,
     DEFAULT_FOLLOW_UP_MINUTES,
     DEFAULT_FOLLOW_UPS,
@@ -154,7 +157,18 @@ def home_config(options: dict[str, Any]) -> HomeConfig:
         ack_minutes=int(options.get(CONF_ACK_MINUTES, DEFAULT_ACK_MINUTES)),
         urgent_ack_minutes=int(options.get(CONF_URGENT_ACK_MINUTES, DEFAULT_URGENT_ACK_MINUTES)),
         response_minutes=int(options.get(CONF_RESPONSE_MINUTES, DEFAULT_RESPONSE_MINUTES)),
+        decision_end=_decision_end(options),
     )
+
+
+def _decision_end(options: dict[str, Any]) -> date | None:
+    end = options.get(CONF_DECISION_END)
+    return None if not end else date.fromisoformat(str(end))
+
+
+def decision_issue_id(entry_id: str) -> str:
+    """The repair issue of a home whose decision ends within 14 days, or has ended."""
+    return f"decision_ending_{entry_id}"
 
 
 @dataclass(slots=True)
@@ -186,6 +200,7 @@ class HomeRuntime:
         )
         self._supervisor: Supervisor | None = None
         self._unsub_timer: CALLBACK_TYPE | None = None
+        self._unsub_decision: CALLBACK_TYPE | None = None
         self._listeners: list[Callable[[], None]] = []
         self._event_listeners: list[Callable[[Event], None]] = []
         self._audit_sinks: list[Callable[[AuditFact], None]] = []
@@ -303,6 +318,7 @@ class HomeRuntime:
             self._unsub_timer()
             self._unsub_timer = None
         self._untrack_equipment()
+        self._cancel_decision_timer()
         self.health.async_stop()
         await self.gate.async_shutdown()
         await self.async_flush_audit()
@@ -323,6 +339,19 @@ class HomeRuntime:
         }
         if changes:
             self.audit("options_changed", self.options_changed_by, changes=changes)
+        if decision := {
+            key: changes[key]
+            for key in (CONF_DECISION_REFERENCE, CONF_DECISION_END)
+            if key in changes
+        }:
+            # The decision (biståndsbeslut) a home is supervised under, as its own record.
+            self.audit(
+                "decision_changed",
+                self.options_changed_by,
+                decision_reference=new.get(CONF_DECISION_REFERENCE),
+                decision_end=new.get(CONF_DECISION_END),
+                changes=decision,
+            )
         if "operators" in changes:
             # Who may look, as its own record: the access review reads membership from these.
             old_ops = set(changes["operators"]["old"] or [])
@@ -567,6 +596,55 @@ class HomeRuntime:
             | {str(check): CHECK_MISSING if check in missing else CHECK_PASSED for check in Check},
         )
 
+    @callback
+    def _cancel_decision_timer(self) -> None:
+        if self._unsub_decision is not None:
+            self._unsub_decision()
+            self._unsub_decision = None
+
+    @callback
+    def _sync_decision_issue(self) -> None:
+        """From 14 days before the decision ends a repair issue warns; from the end it says so.
+
+        Its wording changes at 00:00 local on the end date (a timer is armed for each moment);
+        an end date moved on beyond the 14 days, or cleared, removes it.
+        """
+        self._cancel_decision_timer()
+        issue_id = decision_issue_id(self.entry.entry_id)
+        end = self.config.decision_end
+        if end is None:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ends_at = datetime.combine(end, time(), tzinfo=self.tz)
+        warn_at = datetime.combine(end - timedelta(days=DECISION_WARN_DAYS), time(), tzinfo=self.tz)
+        now = self.now()
+        if now < warn_at:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        else:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING if now < ends_at else ir.IssueSeverity.ERROR,
+                translation_key="decision_ending" if now < ends_at else "decision_ended",
+                translation_placeholders={
+                    "name": self.name,
+                    "date": end.isoformat(),
+                    "reference": str(self._options.get(CONF_DECISION_REFERENCE) or "-"),
+                },
+            )
+        wake = warn_at if now < warn_at else ends_at if now < ends_at else None
+        if wake is not None:
+            self._unsub_decision = async_track_point_in_utc_time(
+                self.hass, self._on_decision_timer, wake
+            )
+
+    @callback
+    def _on_decision_timer(self, now: datetime) -> None:
+        self._unsub_decision = None
+        self._sync_decision_issue()
+
     def now(self) -> datetime:
         """The current time (UTC), as Home Assistant's clock tells it."""
         return dt_util.utcnow()
@@ -658,6 +736,7 @@ class HomeRuntime:
         for event in events:
             self._announce(event)
         self._sync_commissioning_issue()
+        self._sync_decision_issue()
         self._arm_timer()
         for update in list(self._listeners):
             update()

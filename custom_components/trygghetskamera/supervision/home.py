@@ -24,8 +24,8 @@ The rules (the municipalities' promises to their residents; the contract is docs
   a night may be skipped from tonight up to a year ahead, and the skip undone until its first
   slot begins;
 - a visit stays required until staff report it done (`visit_done`); a `fault`, `no_consent` or
-  `decision_ended` visit also stays until the window it replaces has ended; each visit's own life (acknowledged,
-  escalated, overdue, done) is the `visits` module's;
+  `decision_ended` visit also stays until the window it replaces has ended; each visit's own
+  life (acknowledged, escalated, overdue, done) is the `visits` module's;
 - an agreed time of `physical_times` is a physical visit by plan: it raises a `planned` visit at
   its start and takes no look;
 - each slot ends in exactly one of ok, visit required or skipped, and each night with slots gets
