@@ -282,3 +282,9 @@ async def test_operator_supervises_in_the_panel_and_a_guest_sees_nothing(
     assert skip["skipped"].startswith("the night of "), skip
     assert skip["undone"] is True, skip
     assert "supervised as agreed" in skip["notice"], skip
+    # In Swedish, where the browser's language is Swedish (the operator's profile follows it).
+    skip_sv = steps["skip_sv"]
+    assert skip_sv["header"] == "Tillsyn", skip_sv
+    assert skip_sv["asked"].startswith("Ställa in natten till "), skip_sv
+    assert skip_sv["undoText"].startswith("Ångra inställd natt"), skip_sv
+    assert "får tillsyn som avtalat" in skip_sv["notice"], skip_sv

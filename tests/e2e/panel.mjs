@@ -186,3 +186,25 @@ await withBrowser("en-US", async (page) => {
   report("skip", { offered: skipOffered, asked, skipped, undone,
     notice: (await panel(page).locator(".notice").textContent()).trim() });
 });
+
+// The same skip and undo in Swedish, as a Swedish operator meets it.
+await withBrowser("sv-SE", async (page) => {
+  await login(page, args.operator);
+  const skipButton = panel(page).locator('button[data-action="skip"]').first();
+  await skipButton.waitFor({ timeout: 30000 });
+  const header = (await panel(page).locator("header h1").textContent()).trim();
+  let asked = "";
+  page.once("dialog", async (dialog) => {
+    asked = dialog.message();
+    await dialog.accept();
+  });
+  await skipButton.click();
+  const undo = panel(page).locator('button[data-action="unskip"]').first();
+  await undo.waitFor({ timeout: 15000 });
+  const undoText = (await undo.textContent()).trim();
+  await page.screenshot({ path: join(args.artifacts, "panel-skipped-sv.png"), fullPage: true });
+  await undo.click();
+  await panel(page).locator('button[data-action="skip"]').first().waitFor({ timeout: 15000 });
+  report("skip_sv", { header, asked, undoText,
+    notice: (await panel(page).locator(".notice").textContent()).trim() });
+});
