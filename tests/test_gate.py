@@ -340,13 +340,19 @@ async def test_stream_path_is_for_its_operator_only(
         (r.user_id, r.data["reason"], r.data["count"]) for r in records if r.kind == "stream_denied"
     ]
     # A request with a bearer token is refused before anything else: the stream is opened by
-    # its signed path alone (the colleague's and the operator's own logins alike).
-    assert denied == [
+    # its signed path alone (the colleague's and the operator's own logins alike). The first
+    # refusal of each user is logged at once, in the order they came; the two merged minutes
+    # close together, in either order.
+    assert denied[:2] == [
         (colleague.user.id, "authorization_header", 1),
         (operator.user.id, "authorization_header", 1),
-        (colleague.user.id, "authorization_header", 1),
-        (operator.user.id, "already_viewing", 1),
     ]
+    assert sorted(denied[2:]) == sorted(
+        [
+            (colleague.user.id, "authorization_header", 1),
+            (operator.user.id, "already_viewing", 1),
+        ]
+    )
 
 
 async def test_closing_the_browser_releases_the_camera_and_restores_privacy(
