@@ -236,7 +236,12 @@ async def test_refusal_codes_are_logged(
 
 @pytest.mark.parametrize(
     ("fact", "code"),
-    [("consent_off", "no_consent"), ("skip", "skipped"), ("fault", "fault")],
+    [
+        ("consent_off", "no_consent"),
+        ("skip", "skipped"),
+        ("fault", "fault"),
+        ("decision_ended", "decision_ended"),
+    ],
 )
 async def test_no_look_without_consent_on_skipped_night_or_with_fault(
     hass: HomeAssistant,
@@ -253,6 +258,12 @@ async def test_no_look_without_consent_on_skipped_night_or_with_fault(
         # The night in progress (its only slot is open; "tonight" would be the next evening).
         current_night, _last = runtime.supervisor.skippable_nights(runtime.now())
         await runtime.async_skip_night(current_night, None)
+    elif fact == "decision_ended":
+        # The decision ends today (local): from 00:00 no look, and the open slot is a visit.
+        today = runtime.now().astimezone(runtime.tz).date().isoformat()
+        hass.config_entries.async_update_entry(home, options=home.options | {"decision_end": today})
+        await hass.async_block_till_done()
+        assert runtime.config.decision_end is not None
     else:
         await runtime.async_set_faults(frozenset({"plug"}))
     ws = await hass_ws_client(hass, operator.token)
