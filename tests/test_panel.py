@@ -7,13 +7,17 @@ from typing import Any
 
 from homeassistant.auth.models import User
 from homeassistant.components.frontend import DATA_PANELS
+from homeassistant.const import EVENT_PANELS_UPDATED
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+)
 from pytest_homeassistant_custom_component.typing import (
     ClientSessionGenerator,
     WebSocketGenerator,
@@ -100,7 +104,9 @@ async def test_panel_is_in_the_sidebar_for_everyone_and_serves_only_code(
     await hass.async_block_till_done()
 
     panel = hass.data[DATA_PANELS][PANEL_URL_PATH]
-    assert panel.sidebar_title == "Tillsyn"
+    # The test server's language is English: the sidebar says so for everyone.
+    assert hass.config.language == "en"
+    assert panel.sidebar_title == "Supervision"
     assert panel.sidebar_icon == "mdi:shield-home"
     # Hiding it from non-admins would be cosmetic only; the panel itself shows them nothing.
     assert panel.require_admin is False
@@ -115,6 +121,51 @@ async def test_panel_is_in_the_sidebar_for_everyone_and_serves_only_code(
     # The served file is code: no home, name or entry id is baked into it.
     assert entry.entry_id not in code
     assert "Lgh 1203" not in code
+
+
+async def test_the_sidebar_title_follows_the_servers_language(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    hass_admin_user: User,
+    night_video: Path,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    """Swedish server: "Tillsyn"; the language changed in the settings: registered again."""
+    await hass.config.async_update(language="sv")
+    assert await async_setup_component(hass, "frontend", {})
+    entry = make_home_entry(str(night_video), [])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    ws = await hass_ws_client(hass)
+
+    async def sidebar() -> dict[str, Any]:
+        reply = await ws_call(ws, {"type": "get_panels"})
+        assert reply["success"], reply
+        return dict(reply["result"][PANEL_URL_PATH])
+
+    assert (await sidebar())["title"] == "Tillsyn"
+    updates = async_capture_events(hass, EVENT_PANELS_UPDATED)
+
+    # Another setting changes: the panel is left alone.
+    await hass.config.async_update(time_zone="Europe/Stockholm")
+    await hass.async_block_till_done()
+    assert updates == []
+
+    await hass.config.async_update(language="en")
+    await hass.async_block_till_done()
+    english = await sidebar()
+    assert english["title"] == "Supervision"
+    assert len(updates) == 1
+    # The same panel under its new title: the module, icon and access are kept.
+    assert english["config"]["_panel_custom"]["module_url"] == PANEL_STATIC_URL
+    assert english["config"]["_panel_custom"]["name"] == "trygghetskamera-panel"
+    assert english["icon"] == "mdi:shield-home"
+    assert english["require_admin"] is False
+
+    await hass.config.async_update(language="sv-SE")
+    await hass.async_block_till_done()
+    assert (await sidebar())["title"] == "Tillsyn"
 
 
 async def test_without_the_frontend_there_is_no_panel(

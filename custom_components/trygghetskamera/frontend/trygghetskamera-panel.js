@@ -328,6 +328,16 @@ class TrygghetskameraPanel extends HTMLElement {
     return this._hass;
   }
 
+  // Home Assistant gives a custom panel its registration; its title is the sidebar's.
+  set panel(panel) {
+    this._panel = panel;
+    if (this._heading) this._heading.textContent = this._title;
+  }
+
+  get panel() {
+    return this._panel;
+  }
+
   set narrow(narrow) {
     this._narrow = narrow;
     if (this._menuButton) this._menuButton.narrow = narrow;
@@ -346,6 +356,15 @@ class TrygghetskameraPanel extends HTMLElement {
   get _t() {
     const language = (this._hass && this._hass.language) || "en";
     return language.toLowerCase().startsWith("sv") ? STRINGS.sv : STRINGS.en;
+  }
+
+  // The sidebar's title is one for everyone, in the server's language (panel.py): the header
+  // says the same when the user's language is the server's, else it follows the user's.
+  get _title() {
+    const sidebar = this._panel && this._panel.title;
+    const config = this._hass && this._hass.config;
+    if (sidebar && config && this._hass.language === config.language) return sidebar;
+    return this._t.title;
   }
 
   async _poll() {
@@ -427,7 +446,8 @@ class TrygghetskameraPanel extends HTMLElement {
     this._menuButton = document.createElement("ha-menu-button");
     this._menuButton.hass = this._hass;
     this._menuButton.narrow = this._narrow;
-    root.append(el("header", {}, this._menuButton, el("h1", {}, t.title)));
+    this._heading = el("h1", {}, this._title);
+    root.append(el("header", {}, this._menuButton, this._heading));
     const main = el("main", {});
     main.append(el("p", { class: `notice${this._notice.error ? " error" : ""}`, role: "status",
       "aria-live": "polite" }, this._notice.text));
