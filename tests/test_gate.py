@@ -201,6 +201,9 @@ async def test_refusal_codes_are_logged(
     assert first["success"]
     second = await ws_call(ws, {"type": f"{DOMAIN}/session/start", "entry_id": home.entry_id})
     assert second["error"]["code"] == "busy"
+    # The refusal carries its translation, so a client can show it in the user's language.
+    assert second["error"]["translation_key"] == "refusal_busy"
+    assert second["error"]["translation_domain"] == DOMAIN
     await ws_call(
         ws,
         {

@@ -175,3 +175,15 @@ def test_icons_cover_every_service_and_entity() -> None:
     assert set(icons["services"]) >= set(strings["services"])
     for platform, entities in strings["entity"].items():
         assert set(icons["entity"][platform]) == set(entities), platform
+
+
+def test_every_websocket_refusal_is_translated() -> None:
+    """Each refusal code the websocket commands answer with has its message in both languages."""
+    from custom_components.trygghetskamera.operator_api import ERROR_MESSAGES
+
+    for language in ("en", "sv"):
+        exceptions = json.loads(
+            (COMPONENT / "translations" / f"{language}.json").read_text(encoding="utf-8")
+        )["exceptions"]
+        missing = [code for code in ERROR_MESSAGES if f"refusal_{code}" not in exceptions]
+        assert missing == [], (language, missing)

@@ -115,7 +115,7 @@ class AuditTrail:
     async def async_start(self) -> None:
         """Open the log (off the event loop) and arrange the daily purge and the final close."""
         if self.hass.is_stopping:
-            raise HomeAssistantError("Home Assistant is stopping")
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="audit_stopping")
         self.kept_head = await self._head_store.async_load()
         # The close is arranged before the log opens: if Home Assistant stops while it opens,
         # the writer thread still gets closed.

@@ -68,6 +68,17 @@ ERROR_MESSAGES = {
 }
 
 
+def _send_refusal(connection: websocket_api.ActiveConnection, msg_id: int, code: str) -> None:
+    """Answer with the stable code, its English message and its translation (`refusal_<code>`)."""
+    connection.send_error(
+        msg_id,
+        code,
+        ERROR_MESSAGES[code],
+        translation_key=f"refusal_{code}",
+        translation_domain=DOMAIN,
+    )
+
+
 @callback
 def async_setup_operator_api(hass: HomeAssistant) -> None:
     """Register the websocket commands and the stream view."""
@@ -200,14 +211,14 @@ async def ws_session_start(
     """Start a look; the answer holds the signed stream path, or the contract's error code."""
     runtime = _runtime(hass, msg["entry_id"])
     if runtime is None:
-        connection.send_error(msg["id"], "not_found", ERROR_MESSAGES["not_found"])
+        _send_refusal(connection, msg["id"], "not_found")
         return
     try:
         live = await runtime.gate.async_start(
             connection.user.id, connection.refresh_token_id, Purpose(msg["purpose"])
         )
     except GateRefusal as refusal:
-        connection.send_error(msg["id"], refusal.code, ERROR_MESSAGES[refusal.code])
+        _send_refusal(connection, msg["id"], refusal.code)
         return
     now = dt_util.utcnow()
     connection.send_result(
@@ -245,11 +256,11 @@ async def ws_session_outcome(
             except GateRefusal as refusal:
                 runtime.audit("outcome_denied", connection.user.id, reason=refusal.code)
                 await runtime.async_flush_audit()
-                connection.send_error(msg["id"], refusal.code, ERROR_MESSAGES[refusal.code])
+                _send_refusal(connection, msg["id"], refusal.code)
                 return
             connection.send_result(msg["id"], {"outcome": msg["outcome"]})
             return
-    connection.send_error(msg["id"], "not_found", ERROR_MESSAGES["not_found"])
+    _send_refusal(connection, msg["id"], "not_found")
 
 
 @websocket_api.websocket_command(
@@ -275,14 +286,14 @@ async def ws_view_region_set(
             except GateRefusal as refusal:
                 runtime.audit("view_region_denied", connection.user.id, reason=refusal.code)
                 await runtime.async_flush_audit()
-                connection.send_error(msg["id"], refusal.code, ERROR_MESSAGES[refusal.code])
+                _send_refusal(connection, msg["id"], refusal.code)
                 return
             connection.send_result(
                 msg["id"],
                 {"view_region": runtime.entry.options.get(CONF_VIEW_REGION), "view_mode": mode},
             )
             return
-    connection.send_error(msg["id"], "not_found", ERROR_MESSAGES["not_found"])
+    _send_refusal(connection, msg["id"], "not_found")
 
 
 class SessionStreamView(HomeAssistantView):
