@@ -415,6 +415,7 @@ def test_the_roles_table_is_the_contracts() -> None:
         Action.AUDIT_SEAL: {Role.ADMIN},
         Action.AUDIT_DELETE_HOME: {Role.ADMIN},
         Action.RESTART_COMMISSIONING: {Role.ADMIN},
+        Action.HOMES_NOT_RUNNING: staff,
     }
     assert {action: set(roles) for action, roles in ALLOWED.items()} == expected
     assert not any(may(frozenset(), action) for action in Action)

@@ -17,6 +17,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components import persistent_notification
 from homeassistant.components.automation.helpers import async_get_blueprints
 from homeassistant.components.blueprint import BlueprintInputs
+from homeassistant.config_entries import ConfigEntryDisabler, ConfigEntryState
 from homeassistant.core import (
     Event as HassEvent,
     EventStateChangedData,
@@ -38,13 +39,16 @@ from custom_components.trygghetskamera.const import (
     DOMAIN,
     EVENT_VISIT_ACKNOWLEDGED,
     EVENT_VISIT_CLEARED,
+    EVENT_VISIT_REQUIRED,
 )
 from custom_components.trygghetskamera.health import PROBE_LEAD
+from custom_components.trygghetskamera.runtime import STORAGE_VERSION
 from custom_components.trygghetskamera.supervision import Outcome
 
 from .conftest import home_options
 from .test_health import PLUG, faults, set_up_equipment
 from .test_runtime import Home, at, new_home
+from .test_visits import call
 
 SHIPPED = Path(__file__).parent.parent / "blueprints" / "automation" / DOMAIN
 # How long (real seconds) `advance` lets Home Assistant work towards what a step waits for.
@@ -341,6 +345,95 @@ async def test_the_morning_summary_names_a_home_without_a_report(
     title, message = notifications(hass)["night"].split(" | ")
     assert title == "Night 2026-01-15: 1 homes, 0 visits required"
     assert message.strip() == "No report: Lgh 1203"
+
+
+# The automation's daily time trigger stays armed when the test's Home Assistant stops.
+@pytest.mark.parametrize("expected_lingering_timers", [True])
+async def test_the_morning_summary_lists_homes_not_running_with_their_watchdog_visits(
+    expected_lingering_timers: bool,
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    night_video: Path,
+    hass_storage: dict[str, Any],
+) -> None:
+    """A disabled home and a home whose setup failed have no entities and no night report.
+
+    Their checks are the watchdog's visits: the summary names each home, why it is not running
+    and every visit the watchdog required (id, agreed time, reason, acknowledged or done).
+    """
+    home = await new_home(hass, freezer, night_video, at("21:00"))
+    disabled = MockConfigEntry(
+        domain=DOMAIN,
+        title="Lgh 1105",
+        unique_id="lgh-1105",
+        data={CONF_NAME: "Lgh 1105", CONF_STREAM_URL: str(night_video)},
+        options=home_options([home.operator_id]),
+    )
+    disabled.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(disabled.entry_id)
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_set_disabled_by(
+        disabled.entry_id, ConfigEntryDisabler.USER
+    )
+    failed = MockConfigEntry(
+        domain=DOMAIN,
+        title="Lgh 1307",
+        unique_id="lgh-1307",
+        data={CONF_NAME: "Lgh 1307", CONF_STREAM_URL: str(night_video)},
+        options=home_options([home.operator_id], times=["23:00"]),
+    )
+    failed.add_to_hass(hass)
+    # A state saved by a newer version of the integration (after a downgrade): setup fails.
+    key = f"{DOMAIN}.{failed.entry_id}"
+    hass_storage[key] = {"version": STORAGE_VERSION + 1, "minor_version": 1, "key": key, "data": {}}
+    assert not await hass.config_entries.async_setup(failed.entry_id)
+    await hass.async_block_till_done()
+    assert failed.state is ConfigEntryState.SETUP_ERROR
+    assert await async_setup_component(hass, "persistent_notification", {})
+    await use_blueprint(
+        hass, "night_summary.yaml", {"send_at": "07:30:00", "notify": notify_action("night")}
+    )
+    required = async_capture_events(hass, EVENT_VISIT_REQUIRED)
+
+    def watchdog_visit(entry: MockConfigEntry, clock: str) -> str:
+        [event] = [
+            event
+            for event in required
+            if event.data["entry_id"] == entry.entry_id and event.data["slot"][11:16] == clock
+        ]
+        return str(event.data["visit_id"])
+
+    await home.go(at("22:31"))
+    await home.look(Outcome.OK)
+    visit_2230 = watchdog_visit(disabled, "22:30")
+    await home.go(at("22:40"))
+    await call(hass, "visit_acknowledge", {"visit_id": visit_2230}, home.operator_id)
+    await home.go(at("22:52"))
+    await call(hass, "visit_done", {"visit_id": visit_2230}, home.operator_id)
+    await home.go(at("23:05"))
+    visit_2300 = watchdog_visit(failed, "23:00")
+    await home.go(at("01:31"))
+    await home.look(Outcome.OK)
+    visit_0130 = watchdog_visit(disabled, "01:30")
+    await home.go(at("01:35"))
+    await call(hass, "visit_acknowledge", {"visit_id": visit_0130}, home.operator_id)
+    await home.go(at("04:31"))
+    await home.look(Outcome.OK)
+    visit_0430 = watchdog_visit(disabled, "04:30")
+    await home.go(at("05:30"))
+    assert len(home.night_reports) == 1
+    await home.go(at("07:30"))
+    title, message = notifications(hass)["night"].split(" | ")
+    assert title == "Night 2026-01-15: 3 homes, 4 visits required"
+    assert message.splitlines() == [
+        f"Lgh 1105: NOT RUNNING (disabled), 3 visits required by the watchdog: {visit_2230}"
+        f" (22:30, fault) done 22:52; {visit_0130} (01:30, fault) acknowledged 01:35, open;"
+        f" {visit_0430} (04:30, fault) open",
+        f"Lgh 1307: NOT RUNNING (setup failed), 1 visits required by the watchdog: {visit_2300}"
+        " (23:00, fault) open",
+        "Lgh 1203: 3 checks, 3 done digitally, 0 follow-ups, 0 visits required,"
+        " 0 because of equipment faults, 0 skipped, 0 visits still open",
+    ]
 
 
 async def test_the_phones_buttons_acknowledge_and_finish_the_visit_in_swedish(

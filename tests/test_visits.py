@@ -35,7 +35,7 @@ from custom_components.trygghetskamera.supervision import Outcome
 from custom_components.trygghetskamera.watchdog import WATCHDOG, async_setup_watchdog
 
 from .conftest import Person
-from .test_runtime import Home, at, new_home
+from .test_runtime import NIGHT, Home, at, new_home
 from .test_services import assert_translated
 
 SLOT_2230 = "2026-01-15T22:30:00+01:00"
@@ -311,6 +311,78 @@ async def test_visits_of_a_home_that_is_not_running_have_the_same_life(
     assert_translated(err.value, "home_not_running")
     await home.go(at("23:30") + timedelta(minutes=1))
     assert loop.levels(visit_id) == [1, 2]
+
+
+async def homes_not_running(
+    hass: HomeAssistant, user_id: str | None, night: str | None = None
+) -> dict[str, Any]:
+    response = await hass.services.async_call(
+        DOMAIN,
+        "homes_not_running",
+        {} if night is None else {"date": night},
+        blocking=True,
+        context=Context(user_id=user_id),
+        return_response=True,
+    )
+    assert response is not None
+    return dict(response)
+
+
+async def test_homes_not_running_lists_the_watchdogs_visits_of_the_night(
+    hass: HomeAssistant, home: Home
+) -> None:
+    """The morning summary's source: a disabled home has no entities nor a night report."""
+    device_id = home.device_id
+    entry = home.entry
+    assert await hass.config_entries.async_set_disabled_by(entry.entry_id, ConfigEntryDisabler.USER)
+    await hass.async_block_till_done()
+    await home.go(at("22:30"))
+    [first] = hass.data[WATCHDOG].open_visits(entry.entry_id)
+    await call(hass, "visit_acknowledge", {"visit_id": first.visit_id}, home.operator_id)
+    await home.go(at("22:50"))
+    await call(hass, "visit_done", {"visit_id": first.visit_id}, home.operator_id)
+    await home.go(at("07:30"))
+    answer = await homes_not_running(hass, home.operator_id)
+    assert answer["night"] == "2026-01-15"
+    [listed] = answer["homes"]
+    assert listed["entry_id"] == entry.entry_id
+    assert listed["device_id"] == device_id
+    assert listed["name"] == "Lgh 1203"
+    assert listed["state"] == "disabled"
+    # The done one is kept for the summary; the two later ones are still open.
+    assert [visit["slot"][11:16] for visit in listed["visits"]] == ["22:30", "01:30", "04:30"]
+    done = listed["visits"][0]
+    assert done["visit_id"] == first.visit_id
+    assert done["reason"] == "fault"
+    assert done["raised"] == SLOT_2230
+    assert done["acknowledged"] == {"user": home.operator_id, "at": SLOT_2230}
+    assert done["done"] == {"user": home.operator_id, "at": "2026-01-15T22:50:00+01:00"}
+    assert done["response_minutes"] == 20.0
+    assert [visit["done"] for visit in listed["visits"][1:]] == [None, None]
+    # Another user sees no home of others; an automation (no user) sees every home.
+    stranger = await hass.auth.async_create_user("Någon annan", group_ids=["system-users"])
+    assert (await homes_not_running(hass, stranger.id))["homes"] == []
+    assert [item["name"] for item in (await homes_not_running(hass, None))["homes"]] == ["Lgh 1203"]
+    # The next night asked for: the done visit is not of it; the open ones are listed still.
+    later = (await homes_not_running(hass, None, "2026-01-16"))["homes"][0]["visits"]
+    assert [visit["slot"][11:16] for visit in later] == ["01:30", "04:30"]
+    # Two nights on, the done visit has left the watchdog's book.
+    for visit in hass.data[WATCHDOG].open_visits(entry.entry_id):
+        await call(hass, "visit_done", {"visit_id": visit.visit_id}, home.operator_id)
+    await home.go(at("13:00", NIGHT + timedelta(days=2)))
+    earlier = {visit["visit_id"] for visit in listed["visits"]}
+    last = (await homes_not_running(hass, None, "2026-01-15"))["homes"][0]["visits"]
+    # Only the next night's visits, still open.
+    assert [visit["slot"][:16] for visit in last] == [
+        "2026-01-16T22:30",
+        "2026-01-17T01:30",
+        "2026-01-17T04:30",
+    ]
+    assert not earlier & {visit["visit_id"] for visit in last}
+    # Running again: not listed any more.
+    assert await hass.config_entries.async_set_disabled_by(entry.entry_id, None)
+    await hass.async_block_till_done()
+    assert (await homes_not_running(hass, None))["homes"] == []
 
 
 async def test_physical_times_are_chosen_among_the_agreed_times_in_the_options(

@@ -83,6 +83,7 @@ class Action(StrEnum):
     ACCESS_REVIEW = "access_review"
     REVIEW_DONE = "review_done"
     RESTART_COMMISSIONING = "restart_commissioning"
+    HOMES_NOT_RUNNING = "homes_not_running"
 
 
 _STAFF: Final = frozenset({Role.OPERATOR, Role.ADMIN, Role.AUTOMATION})
@@ -109,6 +110,8 @@ ALLOWED: Final[Mapping[Action, frozenset[Role]]] = {
     Action.ACCESS_REVIEW: frozenset({Role.ADMIN}),
     Action.REVIEW_DONE: frozenset({Role.ADMIN}),
     Action.RESTART_COMMISSIONING: frozenset({Role.ADMIN}),
+    # Which homes are not running and their watchdog visits (the morning summary).
+    Action.HOMES_NOT_RUNNING: _STAFF,
 }
 
 

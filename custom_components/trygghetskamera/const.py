@@ -92,6 +92,8 @@ SERVICE_SKIP_NIGHT: Final = "skip_night"
 SERVICE_UNSKIP_NIGHT: Final = "unskip_night"
 SERVICE_PROBE_CAMERA: Final = "probe_camera"
 SERVICE_AUDIT_LOG: Final = "audit_log"
+# Homes not running, with the watchdog's visits (for the morning summary).
+SERVICE_HOMES_NOT_RUNNING: Final = "homes_not_running"
 
 ATTR_DEVICE_ID: Final = "device_id"
 ATTR_NOTE: Final = "note"

@@ -4,7 +4,7 @@ Each action checks its caller's role for the home first (`authz`): operators of 
 admins and automations; everybody else is refused and the refusal is logged.
 """
 
-from datetime import date
+from datetime import date, timedelta
 
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import (
@@ -17,15 +17,18 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.util import dt as dt_util
+from homeassistant.util.json import JsonValueType
 import voluptuous as vol
 
-from .authz import Action, async_authorize
+from .authz import Action, async_authorize, async_roles, may
 from .const import (
     ATTR_DATE,
     ATTR_DEVICE_ID,
     ATTR_NOTE,
     ATTR_VISIT_ID,
     DOMAIN,
+    SERVICE_HOMES_NOT_RUNNING,
     SERVICE_PROBE_CAMERA,
     SERVICE_SKIP_NIGHT,
     SERVICE_UNSKIP_NIGHT,
@@ -33,7 +36,7 @@ from .const import (
     SERVICE_VISIT_DONE,
     is_home,
 )
-from .lookup import entry_for_device
+from .lookup import entry_for_device, local_time_zone
 from .runtime import HomeRuntime
 from .supervision import to_acknowledge, to_finish
 from .watchdog import WATCHDOG
@@ -53,6 +56,7 @@ SKIP_NIGHT_SCHEMA = vol.Schema(
     {vol.Required(ATTR_DEVICE_ID): cv.string, vol.Optional(ATTR_DATE): cv.date}
 )
 DEVICE_SCHEMA = vol.Schema({vol.Required(ATTR_DEVICE_ID): cv.string})
+NIGHT_SCHEMA = vol.Schema({vol.Optional(ATTR_DATE): cv.date})
 
 
 def runtime_for_device(hass: HomeAssistant, device_id: str) -> HomeRuntime:
@@ -244,6 +248,29 @@ async def _probe_camera(call: ServiceCall) -> ServiceResponse:
     return {"ok": result.ok, "reason": result.reason, "ms": result.ms}
 
 
+async def _homes_not_running(call: ServiceCall) -> ServiceResponse:
+    """Homes not running now, with the watchdog's visits of a night (by default last night).
+
+    Only the homes the caller may see (operators: their homes; admins; automations); the others
+    are left out, as in the panel's list.
+    """
+    hass = call.hass
+    # Last night: the night whose evening was yesterday (as the morning summary names it).
+    night: date = call.data.get(ATTR_DATE) or (
+        dt_util.now(local_time_zone()).date() - timedelta(days=1)
+    )
+    watchdog = hass.data.get(WATCHDOG)
+    homes = watchdog.summary(night) if watchdog is not None else []
+    visible: list[JsonValueType] = []
+    for home in homes:
+        entry = hass.config_entries.async_get_entry(home["entry_id"])
+        if entry is not None and may(
+            await async_roles(hass, entry, call.context.user_id), Action.HOMES_NOT_RUNNING
+        ):
+            visible.append(home)
+    return {"night": night.isoformat(), "homes": visible}
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the integration's actions."""
@@ -258,5 +285,12 @@ def async_setup_services(hass: HomeAssistant) -> None:
         SERVICE_PROBE_CAMERA,
         _probe_camera,
         DEVICE_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_HOMES_NOT_RUNNING,
+        _homes_not_running,
+        NIGHT_SCHEMA,
         supports_response=SupportsResponse.ONLY,
     )

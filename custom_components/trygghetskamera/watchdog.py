@@ -18,7 +18,7 @@ and it escalates and becomes overdue on the home's own `ack_minutes` and `respon
 """
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 import logging
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -68,6 +68,7 @@ from .supervision import (
     VisitPolicy,
     night_of,
     slots_for_night,
+    visit_summary,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -296,9 +297,7 @@ class Watchdog:
         now = dt_util.utcnow()
         had = bool(book.open)
         finished = book.done(now, user_id, visit_ids, note)
-        book.keep_closed(())
-        if not book.open:
-            del self._books[entry.entry_id]
+        self._keep_recent(entry.entry_id, book, now)
         await self._store.async_save(self._data())
         await self._async_audit(
             entry,
@@ -325,17 +324,68 @@ class Watchdog:
                 continue
             events = book.advance(_policy(entry), now)
             had = bool(book.open)
+            kept = len(book.closed)
             book.expire(now)
-            book.keep_closed(())
-            if events or had != bool(book.open):
+            self._keep_recent(entry.entry_id, book, now)
+            if events or had != bool(book.open) or kept != len(book.closed):
                 changed = True
             await self._async_announce(entry, events)
-            if not book.open:
-                del self._books[entry.entry_id]
-                if had:
-                    self.hass.bus.async_fire(EVENT_VISIT_CLEARED, self._base(entry))
+            if had and not book.open:
+                self.hass.bus.async_fire(EVENT_VISIT_CLEARED, self._base(entry))
         if changed:
             await self._store.async_save(self._data())
+
+    def _keep_recent(self, entry_id: str, book: VisitBook, now: datetime) -> None:
+        """Keep the closed visits of last night and tonight (for the morning summary).
+
+        A book with nothing open and nothing kept leaves the store.
+        """
+        tz = local_time_zone()
+        first = night_of(now, tz) - timedelta(days=1)
+        book.keep_closed(
+            {
+                visit.slot
+                for visit in book.closed
+                if visit.slot is not None and _night_of_slot(visit.slot, tz) >= first
+            }
+        )
+        if not book.open and not book.closed:
+            del self._books[entry_id]
+
+    def summary(self, night: date) -> list[dict[str, Any]]:
+        """The homes not running now, each with the watchdog's visits of `night` and any open.
+
+        For the morning summary: such a home has no entities (nor a night report) to read.
+        Visits are listed as the night report lists them, with their slot, in the order raised.
+        """
+        tz = local_time_zone()
+        homes: list[dict[str, Any]] = []
+        for entry in self._entries():
+            if not self.not_running(entry):
+                continue
+            book = self._books.get(entry.entry_id)
+            visits = (
+                []
+                if book is None
+                else sorted(
+                    (
+                        visit
+                        for visit in book.closed + book.open
+                        if not visit.done
+                        or (visit.slot is not None and _night_of_slot(visit.slot, tz) == night)
+                    ),
+                    key=lambda visit: visit.raised_at,
+                )
+            )
+            homes.append(
+                self._base(entry)
+                | {
+                    # Why: disabled, or the entry's state (`setup_error`, `setup_retry`, ...).
+                    "state": "disabled" if entry.disabled_by is not None else entry.state.value,
+                    "visits": [{"slot": visit.slot} | visit_summary(visit, tz) for visit in visits],
+                }
+            )
+        return sorted(homes, key=lambda home: str(home["name"]))
 
     def _base(self, entry: ConfigEntry) -> dict[str, Any]:
         device = dr.async_get(self.hass).async_get_device_by_identifier(
@@ -467,6 +517,11 @@ class Watchdog:
                     "disabled_by": None if entry.disabled_by is None else str(entry.disabled_by),
                 },
             )
+
+
+def _night_of_slot(slot: str, tz: ZoneInfo) -> date:
+    """The night of a slot key (its start, ISO 8601 with offset)."""
+    return night_of(datetime.fromisoformat(slot), tz)
 
 
 def _name(entry: ConfigEntry) -> str:

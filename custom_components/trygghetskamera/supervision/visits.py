@@ -351,6 +351,11 @@ class VisitBook:
         """Visits required and not yet cleared, oldest first."""
         return list(self._open)
 
+    @property
+    def closed(self) -> list[Visit]:
+        """Visits done and cleared that the book still keeps, oldest first."""
+        return list(self._closed)
+
     def all_of(self, slot_keys: Collection[str]) -> list[Visit]:
         """Every visit (open or closed) of these slots, in the order raised."""
         visits = [visit for visit in self._closed + self._open if visit.slot in slot_keys]
