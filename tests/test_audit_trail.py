@@ -14,14 +14,23 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.auth.models import User
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError, Unauthorized
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.trygghetskamera import verify_audit
-from custom_components.trygghetskamera.audit_trail import AUDIT_FILE, AUDIT_TRAIL, HEAD_STORE_KEY
+from custom_components.trygghetskamera.audit_trail import (
+    AUDIT_FILE,
+    AUDIT_TRAIL,
+    HEAD_LOST_ISSUE,
+    HEAD_LOST_KIND,
+    HEAD_STORE_KEY,
+    REANCHORED_KIND,
+    AuditTrail,
+)
 from custom_components.trygghetskamera.const import CONF_AUDIT_RETENTION_MONTHS, DOMAIN
 
 from .conftest import make_home_entry
@@ -411,3 +420,94 @@ async def test_export_and_delete_of_a_removed_homes_log(
     assert purge.user_id == hass_admin_user.id
     assert purge.data["homes"][gone.entry_id]["deleted_after_removal"] is True
     assert (await read_log(hass, hass_admin_user))["verified"] is True
+
+
+async def test_a_log_restored_from_an_older_backup_stays_unverified_until_re_anchored(
+    hass: HomeAssistant,
+    night_video: Path,
+    hass_admin_user: User,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """As the forger with the machine stopped: yesterday's database is put back, so the records
+    written since (a skipped night, here) are gone, and Home Assistant starts again.
+
+    The log then grows past the kept head's seq on the old chain; the kept head must not simply
+    move on, or the log would verify again. Only the audit trail restarts (its log closed and a
+    new `AuditTrail` opened on the same files, as `async_setup` does); the SQLite database, its
+    writer thread, the head store, the repair issue and HA's repairs flow over HTTP are real.
+    """
+    assert await async_setup_component(hass, "repairs", {})
+    entry = await add_home(hass, str(night_video), [hass_admin_user.id])
+    trail = hass.data[AUDIT_TRAIL]
+    path = log_file(hass)
+    backup = path.with_name("backup.db")
+
+    def take_backup() -> None:
+        with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(backup)) as copy:
+            source.backup(copy)
+
+    await trail.async_seal()
+    await hass.async_add_executor_job(take_backup)
+    await entry.runtime_data.async_skip_night(entry.runtime_data.tonight(), hass_admin_user.id)
+    lost = await trail.async_seal()
+    assert (await read_log(hass, hass_admin_user))["verified"] is True
+
+    # Home Assistant stops; the database is replaced by the backup; it starts again.
+    await hass.async_add_executor_job(trail.log.stop)
+
+    def put_back() -> None:
+        for suffix in ("-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        backup.replace(path)
+
+    await hass.async_add_executor_job(put_back)
+    restarted = AuditTrail(hass, path)
+    await restarted.async_start()
+    hass.data[AUDIT_TRAIL] = restarted
+
+    # The old chain grows past the lost head's seq.
+    for _ in range(10):
+        await restarted.async_append(
+            "probe", at=dt_util.utcnow(), entry_id=None, home=None, user_id=None, data={}
+        )
+    newest = await hass.async_add_executor_job(restarted.log.head)
+    assert newest is not None
+    assert newest[0] > lost["seq"]
+    assert (await read_log(hass, hass_admin_user))["verified"] is False
+    assert restarted.kept() == (lost["seq"], lost["hash"]), "the kept head stays where it was"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, HEAD_LOST_ISSUE)
+    assert issue is not None
+    assert issue.severity is ir.IssueSeverity.CRITICAL
+    assert issue.is_fixable
+    assert issue.translation_placeholders["kept_seq"] == str(lost["seq"])
+    records = (await read_log(hass, hass_admin_user))["records"]
+    found = [r for r in records if r["kind"] == HEAD_LOST_KIND]
+    assert len(found) == 1
+    assert found[0]["data"]["kept_head"]["hash"] == lost["hash"]
+
+    # An administrator re-anchors it through the repair, with a note of the incident.
+    client = await hass_client()
+    response = await client.post(
+        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": HEAD_LOST_ISSUE}
+    )
+    assert response.status == 200, await response.text()
+    flow = await response.json()
+    assert flow["step_id"] == "confirm"
+    assert flow["description_placeholders"]["kept_seq"] == str(lost["seq"])
+    too_short = await client.post(
+        f"/api/repairs/issues/fix/{flow['flow_id']}", json={"incident": "  ok  "}
+    )
+    assert (await too_short.json())["errors"] == {"incident": "incident_too_short"}
+    note = "Disk replaced 30 Nov by IT (ticket 4711); database restored from the 29 Nov backup."
+    done = await client.post(f"/api/repairs/issues/fix/{flow['flow_id']}", json={"incident": note})
+    assert (await done.json())["type"] == "create_entry"
+
+    assert ir.async_get(hass).async_get_issue(DOMAIN, HEAD_LOST_ISSUE) is None
+    answer = await read_log(hass, hass_admin_user)
+    assert answer["verified"] is True
+    re_anchored = [r for r in answer["records"] if r["kind"] == REANCHORED_KIND]
+    assert len(re_anchored) == 1
+    assert re_anchored[0]["user_id"] == hass_admin_user.id
+    assert re_anchored[0]["data"]["incident"] == note
+    assert re_anchored[0]["data"]["kept_head"]["seq"] == lost["seq"]
+    assert restarted.kept() == await hass.async_add_executor_job(restarted.log.head)

@@ -465,6 +465,25 @@ class AuditLog:
             return Result(False, "the newest records are missing", int(issued[0]), result.records)
         return result
 
+    def holds(self, head: tuple[int, str]) -> str | None:
+        """Whether the log still holds `head` (seq, hash): None if it does, else why not.
+
+        One row is read, so that this can run at every start: the full `check` recomputes the
+        chain, which takes minutes for a large log.
+        """
+        seq, digest = head
+        with self._reader() as conn:
+            row = conn.execute("SELECT hash FROM records WHERE seq = ?", (seq,)).fetchone()
+            newest = conn.execute("SELECT MAX(seq) FROM records").fetchone()
+        last = int(newest[0]) if newest and newest[0] is not None else 0
+        if row is None:
+            if last < seq:
+                return f"the log ends at seq {last}, below the kept head at seq {seq}"
+            return f"the record at the kept head's seq {seq} is gone"
+        if str(row[0]) != digest:
+            return f"the record at the kept head's seq {seq} has another hash"
+        return None
+
     def head(self) -> tuple[int, str] | None:
         """Return the seq and hash of the newest committed record, or None for an empty log."""
         with self._reader() as conn:

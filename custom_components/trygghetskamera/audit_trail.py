@@ -39,7 +39,7 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError, Unauthorized
-from homeassistant.helpers import config_validation as cv, instance_id
+from homeassistant.helpers import config_validation as cv, instance_id, issue_registry as ir
 from homeassistant.helpers.event import async_track_time_change
 from homeassistant.helpers.http import current_request
 from homeassistant.helpers.storage import Store
@@ -67,6 +67,11 @@ AUDIT_FILE = f"{DOMAIN}_audit.db"
 PURGE_TIME = {"hour": 12, "minute": 15, "second": 0}
 DAYS_PER_MONTH = 30.44
 HEAD_STORE_KEY = f"{DOMAIN}.audit_head"
+# The repair issue raised when the database no longer holds the kept head (restored from an
+# older backup, replaced or lost while Home Assistant was stopped).
+HEAD_LOST_ISSUE = "audit_head_lost"
+HEAD_LOST_KIND = "audit_head_lost"
+REANCHORED_KIND = "audit_reanchored"
 HEAD_STORE_VERSION = 1
 # The kept head follows every record within this many seconds (each seal at once).
 HEAD_SAVE_DELAY = 1
@@ -111,6 +116,10 @@ class AuditTrail:
             hass, HEAD_STORE_VERSION, HEAD_STORE_KEY, private=True, atomic_writes=True
         )
         self.kept_head: dict[str, Any] | None = None
+        # Set when the database does not hold the kept head: the head then stays where it was
+        # (a log restored from an older backup would otherwise grow past it and verify again)
+        # until an administrator re-anchors the log with a note of the incident.
+        self.head_lost: dict[str, Any] | None = None
 
     async def async_start(self) -> None:
         """Open the log (off the event loop) and arrange the daily purge and the final close."""
@@ -124,6 +133,78 @@ class AuditTrail:
         unsub_purge = async_track_time_change(self.hass, self._async_daily, **PURGE_TIME)
         self.hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, lambda _event: unsub_purge())
         await asyncio.shield(self._started)
+        await self._async_check_kept_head()
+
+    async def _async_check_kept_head(self) -> None:
+        """Compare the database with the head kept outside it, before anything is written."""
+        kept = self.kept()
+        if kept is None:
+            return
+        reason = await self.hass.async_add_executor_job(self.log.holds, kept)
+        if reason is None:
+            return
+        db_head = await self.hass.async_add_executor_job(self.log.head)
+        self.head_lost = {
+            "kept_head": dict(self.kept_head or {}),
+            "db_head": None if db_head is None else {"seq": db_head[0], "hash": db_head[1]},
+            "reason": reason,
+        }
+        _LOGGER.error(
+            "The audit log does not hold the head kept outside it (%s): it was replaced, cut "
+            "back or restored from an older backup while Home Assistant was stopped. It stays "
+            "unverified until an administrator re-anchors it in the repair issue",
+            reason,
+        )
+        # In the log itself too, so that an export shows where the trust was broken.
+        await self.async_append(
+            HEAD_LOST_KIND,
+            at=dt_util.utcnow(),
+            entry_id=None,
+            home=None,
+            user_id=None,
+            data=dict(self.head_lost),
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            HEAD_LOST_ISSUE,
+            is_fixable=True,
+            is_persistent=False,
+            severity=ir.IssueSeverity.CRITICAL,
+            translation_key=HEAD_LOST_ISSUE,
+            translation_placeholders={
+                "kept_seq": str(kept[0]),
+                "db_seq": str(db_head[0]) if db_head else "0",
+                "reason": reason,
+            },
+        )
+
+    async def async_reanchor(self, user_id: str, incident: str) -> dict[str, Any]:
+        """Accept a lost head: record it with the incident note and anchor the log anew.
+
+        The record names the lost head, the database's head when the loss was found, who
+        re-anchored and why; it becomes the new kept head at once and is sealed (and published).
+        """
+        if self.head_lost is None:
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="head_not_lost")
+        lost = self.head_lost
+        future = self.log.append(
+            {
+                "kind": REANCHORED_KIND,
+                "at": dt_util.utcnow(),
+                "entry_id": None,
+                "home": None,
+                "user_id": user_id,
+                "user_name": await self._user_name(user_id),
+                "data": {**lost, "incident": incident},
+            }
+        )
+        record = await asyncio.wrap_future(future)
+        self.head_lost = None
+        self.kept_head = None
+        self._keep_head(record, now=True)
+        ir.async_delete_issue(self.hass, DOMAIN, HEAD_LOST_ISSUE)
+        return await self.async_seal()
 
     async def _async_close(self, _event: Event) -> None:
         # After the stop stage, so the looks and homes that close then are logged too.
@@ -178,6 +259,8 @@ class AuditTrail:
     @callback
     def _keep(self, seq: int, digest: str, at: datetime, *, now: bool = False) -> None:
         kept = self.kept_head
+        if self.head_lost is not None:
+            return
         if kept is not None and int(kept.get("seq", 0)) >= seq:
             return
         self.kept_head = {"seq": seq, "hash": digest, "at": at.isoformat()}
@@ -224,6 +307,9 @@ class AuditTrail:
         )
         if not result.ok:
             _LOGGER.error("The audit log does not verify: %s", result)
+        if self.head_lost is not None:
+            _LOGGER.error("The audit log does not hold its kept head: %s", self.head_lost["reason"])
+            return False
         return result.ok
 
     # --- retention ---------------------------------------------------------------------------
