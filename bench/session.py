@@ -72,6 +72,21 @@ MEASURE_S = 10.0
 BED_REGION = [0.3, 0.45, 0.95, 0.9]
 
 
+async def confirm_http_config(hass: HomeAssistant) -> None:
+    """Confirm the HTTP settings given at setup, as an administrator would.
+
+    Home Assistant 2026.10 takes an `http:` configuration as an unconfirmed trial and, five
+    minutes later, reverts it and restarts Home Assistant: a run longer than that would be cut.
+    """
+    try:
+        from homeassistant.components.http.config import async_get_and_load_store
+    except ImportError:  # Releases before 2026.10 have no trial.
+        return
+    store = await async_get_and_load_store(hass)
+    if store.pending is not None:
+        await store.async_promote_pending()
+
+
 async def add_home(
     hass: HomeAssistant,
     url: str,
@@ -401,6 +416,7 @@ async def bench(
                 assert await async_setup_component(
                     hass, "http", {"http": {"server_host": "127.0.0.1", "server_port": port}}
                 )
+                await confirm_http_config(hass)
                 assert await async_setup_component(hass, DOMAIN, {})
                 await hass.async_start()
                 await hass.async_block_till_done()
