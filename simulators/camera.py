@@ -8,6 +8,13 @@ picture (a looped clip seen at times a whole number of loops apart would look fr
 username it asks for HTTP basic auth: no credentials get 401, wrong ones ``reject_status`` (401
 asks again, 403 says no; cameras differ).
 
+Like many home cameras it has a *privacy mode* that really changes its picture: while it is on,
+every client sees black (a lens shutter closed, or the camera turned to the ceiling: either way
+nothing of the room), frame by frame, also on a stream that was already open. It is switched
+over HTTP as a camera's API is: ``GET /privacy`` answers ``on`` or ``off``, ``POST /privacy/on``
+and ``POST /privacy/off`` switch it (behind the same basic auth as the stream). A camera whose
+privacy API breaks (``refuse_privacy_on``) answers ``POST /privacy/on`` with 503 and stays open.
+
 In one process (the tests)::
 
     with MjpegServer(kind="night", username="kamera", password="…") as camera:
@@ -17,6 +24,7 @@ As a process of its own (the demo), from the repository root::
 
     SIMULATORS_BROKER_PASSWORD=… python -m simulators.camera --username kamera --port 0
     # a live camera; prints "ready <port>", serves until its stdin ends or SIGTERM
+    # (--privacy: it starts in privacy mode, as Home Assistant leaves it between looks)
 
 (the password travels in the variable the other simulators use for theirs, out of ``ps``).
 No Home Assistant import here; PyAV encodes the JPEGs.
@@ -45,6 +53,8 @@ from .scenes import SceneKind, scene_frames
 
 # FFmpeg's MJPEG quantiser scale: 3 is about libjpeg's quality 75 (22 kB at 640x480).
 _QSCALE = 3
+# The camera's privacy API (see the module's docstring).
+PRIVACY_PATH = "/privacy"
 
 
 def jpeg_frames(frames: Iterable[av.VideoFrame], fps: int) -> Iterator[bytes]:
@@ -76,6 +86,43 @@ class _MjpegHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         """Check the credentials, then send JPEG parts at the camera's frame rate."""
         owner = self.server.owner
+        if not self._authorised():
+            return
+        if self.path == PRIVACY_PATH:
+            self._answer(200, "on" if owner.privacy else "off")
+            return
+        self._stream(owner)
+
+    def do_POST(self) -> None:
+        """Switch privacy mode (``/privacy/on``, ``/privacy/off``), as a camera's API does."""
+        owner = self.server.owner
+        if not self._authorised():
+            return
+        # Whatever a client sends with it is read and ignored (curl -X POST sends nothing).
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == f"{PRIVACY_PATH}/off":
+            owner.privacy = False
+        elif self.path == f"{PRIVACY_PATH}/on":
+            if owner.refuse_privacy_on:
+                self._answer(503, "privacy mode unavailable")
+                return
+            owner.privacy = True
+        else:
+            self._answer(404, "not found")
+            return
+        self._answer(200, "on" if owner.privacy else "off")
+
+    def _answer(self, status: int, text: str) -> None:
+        body = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _authorised(self) -> bool:
+        """True with the camera's credentials (or none needed); else the refusal is sent."""
+        owner = self.server.owner
         if owner.username is not None:
             expected = f"{owner.username}:{owner.password or ''}"
             header = self.headers.get("Authorization", "")
@@ -92,7 +139,10 @@ class _MjpegHandler(BaseHTTPRequestHandler):
                     self.send_header("WWW-Authenticate", 'Basic realm="camera"')
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-                return
+                return False
+        return True
+
+    def _stream(self, owner: MjpegServer) -> None:
         self.send_response(200)
         self.send_header("Content-Type", f"multipart/x-mixed-replace;boundary={self.boundary}")
         self.send_header("Cache-Control", "no-store")
@@ -145,8 +195,13 @@ class MjpegServer(StartStop):
         size: tuple[int, int] = (640, 480),
         port: int = 0,
         live: bool = False,
+        privacy: bool = False,
     ) -> None:
-        """Describe the camera; frames are made and served from ``start``."""
+        """Describe the camera; frames are made and served from ``start``.
+
+        ``privacy``: the camera starts in privacy mode (black for everyone until it is switched
+        off over its HTTP API, or by setting the attribute).
+        """
         self.kind: SceneKind = kind
         self.username = username
         self.password = password
@@ -155,7 +210,12 @@ class MjpegServer(StartStop):
         self.fps = fps
         self.size = size
         self.live = live
+        # Read by the streaming threads before each frame: the picture changes mid-stream.
+        self.privacy = privacy
+        self.refuse_privacy_on = False
         self.jpegs: list[bytes] = []
+        # What privacy mode shows: one second of black, looped.
+        self.private_jpegs: list[bytes] = []
         self.stopping = threading.Event()
         self.port: int | None = port or None
         self._server: _MjpegHttpServer | None = None
@@ -168,8 +228,25 @@ class MjpegServer(StartStop):
             raise RuntimeError("MjpegServer is not running")
         return f"http://127.0.0.1:{self.port}/video.mjpg"
 
+    @property
+    def privacy_url(self) -> str:
+        """The privacy API's address (``GET`` it; ``POST`` to it with ``/on`` or ``/off``)."""
+        if self.port is None:
+            raise RuntimeError("MjpegServer is not running")
+        return f"http://127.0.0.1:{self.port}{PRIVACY_PATH}"
+
     def frames_from(self, now: float) -> Iterator[bytes]:
-        """The JPEGs a client coming at ``now`` (wall clock, s) sees: what the camera shows then."""
+        """The JPEGs a client coming at ``now`` (wall clock, s) sees: what the camera shows then.
+
+        Each frame is black while privacy mode is on at the moment it is sent.
+        """
+        index = round(now * self.fps)
+        for room in self._scene_from(now):
+            yield self.private_jpegs[index % len(self.private_jpegs)] if self.privacy else room
+            index += 1
+
+    def _scene_from(self, now: float) -> Iterator[bytes]:
+        """The room's JPEGs for a client coming at ``now``."""
         if self.live:
             # Seconds into the day: the scene's drifts are smooth in t, and t stays small.
             frames = scene_frames(
@@ -187,6 +264,9 @@ class MjpegServer(StartStop):
         if not self.live and not self.jpegs:
             frames = scene_frames(self.kind, seconds=self.seconds, fps=self.fps, size=self.size)
             self.jpegs = list(jpeg_frames(frames, self.fps))
+        if not self.private_jpegs:
+            black = scene_frames("black", seconds=1, fps=self.fps, size=self.size)
+            self.private_jpegs = list(jpeg_frames(black, self.fps))
         self.stopping.clear()
         server = _MjpegHttpServer(("127.0.0.1", self.port or 0), _MjpegHandler)
         server.owner = self
@@ -229,6 +309,11 @@ def run(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--username", help="ask for basic auth; the password is in the env")
+    parser.add_argument(
+        "--privacy",
+        action="store_true",
+        help="start in privacy mode (black until POST /privacy/off)",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     password = os.environ.get(PASSWORD_ENV) if args.username else None
 
@@ -240,6 +325,7 @@ def run(argv: Iterable[str] | None = None) -> int:
         size=(args.width, args.height),
         port=args.port,
         live=True,
+        privacy=args.privacy,
     )
     try:
         camera.start()
