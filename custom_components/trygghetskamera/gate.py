@@ -13,13 +13,23 @@ stream path leaves, when the viewer attaches, before every frame is sent, and on
 core's, an options change, a login revoked or a user deactivated). A look that loses one ends
 with that reason, and privacy mode goes back on.
 
+Privacy mode is off only while something needs the picture: a look, or a camera probe (the test
+before each slot, the installer's *Test camera*, commissioning). A probe turns it off only for
+its one decoded frame (`async_privacy_for_probe`), and back on whatever happens to the probe.
+Whichever of the two ends last turns it back on: a look that ends while a probe decodes leaves
+it off for the probe, and a probe that ends during a look leaves it off for the look. Stopping
+Home Assistant or unloading the home turns it on regardless. Privacy mode that does not come back
+on is the home's `privacy` fault.
+
 Every decoded frame passes through the home's view (`view_filter`: full, bed area or silhouette)
 in the decoder thread before it is encoded, so only the filtered picture ever becomes a JPEG. A
 view that fails ends the look (`filter_error`); it never falls back to the full picture.
 """
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
 import secrets
@@ -299,6 +309,25 @@ REFUSAL_CODES = frozenset(
 )
 
 
+@dataclass(slots=True)
+class ProbePrivacy:
+    """What one camera probe did with the home's privacy mode (for its audit record)."""
+
+    # The home's privacy switch, None without one (then nothing below applies).
+    entity_id: str | None = None
+    # The probe turned privacy mode off (and the switch said so): False when it could not, or
+    # when a running look held it off already.
+    lifted: bool = False
+    # Privacy mode was on again after the probe (None: left off for a running look).
+    restored: bool | None = None
+
+    def audit_data(self) -> dict[str, Any]:
+        """The fields of the `camera_probe` record; none for a home without a privacy switch."""
+        if self.entity_id is None:
+            return {}
+        return {"privacy_lifted": self.lifted, "privacy_restored": self.restored}
+
+
 class GateRefusal(Exception):
     """A look or an outcome refused, with the contract's error code."""
 
@@ -321,6 +350,8 @@ class Gate:
         # The privacy switch this gate turned off and has not turned back on yet: restored even
         # when the home's option has meanwhile been changed to another switch.
         self._privacy_off: str | None = None
+        # A camera probe holds privacy mode off now: a look ending meanwhile leaves it off.
+        self._probe_holds_privacy = False
         # Where the camera speaks ONVIF, each stream asks it for a keyframe once it plays.
         self.keyframes = onvif_keyframe.requester_for(runtime.entry.data)
 
@@ -532,11 +563,39 @@ class Gate:
             await self._async_finish("shutdown", tell_core=False)
         if self.keyframes is not None:
             await self.keyframes.async_close()
-        await self._async_restore_privacy()
+        # Also while a probe still holds it off: nothing may leave privacy mode off now.
+        await self._async_restore_privacy(force=True)
 
     async def async_restore_privacy(self) -> None:
         """At start-up nobody looks: the camera belongs in privacy mode."""
         await self._async_restore_privacy()
+
+    @asynccontextmanager
+    async def async_privacy_for_probe(self) -> AsyncIterator[ProbePrivacy]:
+        """Privacy mode off for one camera probe, and on again after it, whatever happens.
+
+        With a privacy switch and no look running, the switch is turned off and the probe waits
+        (bounded, on the switch's state changes) until it reports off; when the probe is done,
+        failed, cancelled or timed out, the switch is turned on and must report on, else the
+        home has a `privacy` fault. A running look holds privacy mode off already and turns it
+        on at its end. The runtime's probe lock makes this the only probe of the home.
+        """
+        entity_id = self.runtime.entry.options.get(CONF_PRIVACY_ENTITY) or None
+        privacy = ProbePrivacy(entity_id)
+        if entity_id is None:
+            yield privacy
+            return
+        self._probe_holds_privacy = True
+        try:
+            if self.live is None:
+                # Known before the switch is asked: whatever happens next restores this one.
+                self._privacy_off = entity_id
+                privacy.lifted = await self._async_switch_privacy(entity_id, on=False)
+            yield privacy
+        finally:
+            self._probe_holds_privacy = False
+            if self.live is None:
+                privacy.restored = await self._async_restore_privacy()
 
     async def _deadline_passed(self, _now: datetime) -> None:
         self._unsub_deadline = None
@@ -558,6 +617,7 @@ class Gate:
             self._unsub_revoked = None
         self.hass.data.get(LIVE_SESSIONS, {}).pop(live.session_id, None)
         await live.async_close(reason)
+        # A probe decoding now keeps privacy mode off until its frame is in, then restores it.
         await self._async_restore_privacy()
         self.runtime.audit(
             "stream_ended",
@@ -590,20 +650,23 @@ class Gate:
         await self.runtime.async_flush_audit()
         raise GateRefusal(code)
 
-    async def _async_restore_privacy(self) -> None:
+    async def _async_restore_privacy(self, *, force: bool = False) -> bool:
         """Privacy mode on: the home's switch, and the one a look turned off if it was another.
 
-        Failing to restore it is an equipment fault.
+        Failing to restore it is an equipment fault (`privacy`). While a look or a probe still
+        holds privacy mode off, that one restores it at its end (unless `force`: Home Assistant
+        stops or the home unloads). Returns whether privacy mode is on (or in other hands).
         """
+        if not force and (self.live is not None or self._probe_holds_privacy):
+            return True
         current = self.runtime.entry.options.get(CONF_PRIVACY_ENTITY) or None
         entities = list(dict.fromkeys(e for e in (self._privacy_off, current) if e is not None))
         self._privacy_off = None
-        if not entities:
-            return
         ok = True
         for entity_id in entities:
             ok = await self._async_switch_privacy(entity_id, on=True) and ok
         await self.runtime.async_set_privacy_fault(not ok)
+        return ok
 
     async def _async_switch_privacy(self, entity_id: str, *, on: bool) -> bool:
         """Switch one privacy switch and wait (bounded) until it says so."""

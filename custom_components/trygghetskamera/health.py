@@ -489,8 +489,8 @@ def repair_issue_id(entry_id: str, kind: str) -> str:
 
 
 def async_delete_repairs(hass: HomeAssistant, entry_id: str) -> None:
-    """Close every fault repair issue of a removed home."""
-    for kind in FAULT_KINDS:
+    """Close every fault repair issue of a removed home (privacy mode's too)."""
+    for kind in (*FAULT_KINDS, "privacy"):
         ir.async_delete_issue(hass, DOMAIN, repair_issue_id(entry_id, kind))
 
 

@@ -7,6 +7,7 @@ woken, and turns its events into bus events, entity updates and audit records.
 
 import asyncio
 from collections.abc import Callable, Iterable
+import contextlib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 import functools
@@ -14,6 +15,7 @@ import logging
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import STATE_ON
 from homeassistant.core import (
     CALLBACK_TYPE,
     Event as HassEvent,
@@ -43,6 +45,7 @@ from .const import (
     CONF_PASSWORD,
     CONF_PHYSICAL_TIMES,
     CONF_POWER_ENTITY,
+    CONF_PRIVACY_ENTITY,
     CONF_RESPONSE_MINUTES,
     CONF_SLOT_MINUTES,
     CONF_STREAM_URL,
@@ -70,7 +73,7 @@ from .const import (
     PROBE_TIMEOUT_S,
 )
 from .gate import Gate
-from .health import HealthMonitor, state_missing, watts
+from .health import HealthMonitor, repair_issue_id, state_missing, watts
 from .lookup import local_time_zone
 from .supervision import (
     Check,
@@ -137,6 +140,16 @@ CHECK_MISSING = "missing"
 def state_lost_issue_id(entry_id: str) -> str:
     """The repair issue of a home whose saved state could not be read."""
     return f"state_lost_{entry_id}"
+
+
+# The fault of a home whose privacy mode could not be switched back on, and its repair issue.
+PRIVACY_FAULT = "privacy"
+PRIVACY_FAULT_ISSUE = f"fault_{PRIVACY_FAULT}"
+
+
+def privacy_issue_id(entry_id: str) -> str:
+    """The repair issue of a home whose privacy mode could not be restored (`privacy` fault)."""
+    return repair_issue_id(entry_id, PRIVACY_FAULT)
 
 
 def not_commissioned_issue_id(entry_id: str) -> str:
@@ -208,6 +221,10 @@ class HomeRuntime:
         self._audit_lock = asyncio.Lock()
         self._equipment_faults: frozenset[str] = frozenset()
         self._privacy_fault = False
+        # While the privacy fault stands: the privacy switch's state changes are watched.
+        self._unsub_privacy: CALLBACK_TYPE | None = None
+        # Set once the home shuts down: nothing arms a timer or a watch after that.
+        self._shut_down = False
         # The audit log could not take the last facts: a fault of the home until it can.
         self._audit_fault = False
         # The camera (its URL without credentials) the home was commissioned with.
@@ -290,9 +307,9 @@ class HomeRuntime:
                 # Who consented, when and on what document, as the installer entered it.
                 self.audit("consent_recorded", record.get("entered_by"), consent=True, **record)
         faults = self._supervisor.faults
-        self._privacy_fault = "privacy" in faults
+        self._privacy_fault = PRIVACY_FAULT in faults
         self._audit_fault = AUDIT_FAULT in faults
-        self._equipment_faults = faults - {"privacy", AUDIT_FAULT}
+        self._equipment_faults = faults - {PRIVACY_FAULT, AUDIT_FAULT}
 
     async def async_start(self) -> None:
         """Catch up with the time that passed, announce it, and arm the timer."""
@@ -313,13 +330,26 @@ class HomeRuntime:
         await self._async_check_equipment()
 
     async def async_shutdown(self) -> None:
-        """Stop waking up and end any live look; the state on disk is already current."""
+        """Stop waking up and end any live look; the state on disk is already current.
+
+        What the shutdown itself still changes (privacy mode that does not come back on) is
+        saved and logged, but arms no timer any more.
+        """
+        self._shut_down = True
         if self._unsub_timer is not None:
             self._unsub_timer()
             self._unsub_timer = None
         self._untrack_equipment()
         self._cancel_decision_timer()
         self.health.async_stop()
+        if self._unsub_privacy is not None:
+            self._unsub_privacy()
+            self._unsub_privacy = None
+        if (probe := self._probe) is not None and not probe.done():
+            # A probe still decoding is given up: it turns privacy mode back on as it ends.
+            probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probe
         await self.gate.async_shutdown()
         await self.async_flush_audit()
 
@@ -428,15 +458,62 @@ class HomeRuntime:
         await self._async_update_faults()
 
     async def async_set_privacy_fault(self, failed: bool) -> None:
-        """Privacy mode could (not) be restored after a look: a fault while it stays off."""
+        """Privacy mode could (not) be restored after a look or a probe: a fault while it stays off.
+
+        The fault has its repair issue, and clears when privacy mode is restored: by the next
+        look or probe, at start-up, or when the switch itself reports on again (someone fixed
+        the camera's privacy mode by hand).
+        """
+        self._sync_privacy_issue(failed)
+        self._watch_privacy_switch(failed)
         if failed != self._privacy_fault:
             self._privacy_fault = failed
             await self._async_update_faults()
 
+    @callback
+    def _sync_privacy_issue(self, failed: bool) -> None:
+        issue_id = privacy_issue_id(self.entry.entry_id)
+        if not failed:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=PRIVACY_FAULT_ISSUE,
+            translation_placeholders={"name": self.name},
+        )
+
+    @callback
+    def _watch_privacy_switch(self, failed: bool) -> None:
+        """While the fault stands, the switch reporting on again clears it."""
+        if self._unsub_privacy is not None:
+            self._unsub_privacy()
+            self._unsub_privacy = None
+        entity_id = self.entry.options.get(CONF_PRIVACY_ENTITY) or None
+        if failed and entity_id is not None and not self._shut_down:
+            self._unsub_privacy = async_track_state_change_event(
+                self.hass, entity_id, self._on_privacy_switch
+            )
+
+    async def _on_privacy_switch(self, event: HassEvent[EventStateChangedData]) -> None:
+        new = event.data["new_state"]
+        if (
+            self._privacy_fault
+            and new is not None
+            and new.state == STATE_ON
+            and self.gate.live is None
+            and not self.hass.is_stopping
+        ):
+            await self.async_set_privacy_fault(False)
+
     async def _async_update_faults(self) -> None:
         faults = (
             self._equipment_faults
-            | ({"privacy"} if self._privacy_fault else set())
+            | ({PRIVACY_FAULT} if self._privacy_fault else set())
             | ({AUDIT_FAULT} if self._audit_fault else set())
         )
         if faults == self.faults:
@@ -505,20 +582,30 @@ class HomeRuntime:
 
     async def _async_probe_camera(self, user_id: str | None) -> media.ProbeResult:
         data = self.entry.data
-        result = await self.hass.async_add_executor_job(
-            functools.partial(
-                media.probe,
-                data[CONF_STREAM_URL],
-                data.get(CONF_USERNAME),
-                data.get(CONF_PASSWORD),
-                timeout_s=PROBE_TIMEOUT_S,
-                last_signature=self._last_signature,
-                on_open=self.gate.on_stream_open(),
+        # A camera in privacy mode shows black (or the ceiling): the probe, and only the probe,
+        # turns privacy mode off for its one decoded frame and on again, whatever happens.
+        async with self.gate.async_privacy_for_probe() as privacy:
+            result = await self.hass.async_add_executor_job(
+                functools.partial(
+                    media.probe,
+                    data[CONF_STREAM_URL],
+                    data.get(CONF_USERNAME),
+                    data.get(CONF_PASSWORD),
+                    timeout_s=PROBE_TIMEOUT_S,
+                    last_signature=self._last_signature,
+                    on_open=self.gate.on_stream_open(),
+                )
             )
-        )
         if result.signature is not None:
             self._last_signature = result.signature
-        self.audit("camera_probe", user_id, ok=result.ok, reason=result.reason, ms=result.ms)
+        self.audit(
+            "camera_probe",
+            user_id,
+            ok=result.ok,
+            reason=result.reason,
+            ms=result.ms,
+            **privacy.audit_data(),
+        )
         await self.async_flush_audit()
         await self.health.async_camera_probed(result, user_id)
         if result.ok:
@@ -635,7 +722,7 @@ class HomeRuntime:
                 },
             )
         wake = warn_at if now < warn_at else ends_at if now < ends_at else None
-        if wake is not None:
+        if wake is not None and not self._shut_down:
             self._unsub_decision = async_track_point_in_utc_time(
                 self.hass, self._on_decision_timer, wake
             )
@@ -780,7 +867,7 @@ class HomeRuntime:
             self._unsub_timer()
             self._unsub_timer = None
         wake = self.supervisor.next_wakeup(dt_util.utcnow())
-        if wake is not None:
+        if wake is not None and not self._shut_down:
             self._unsub_timer = async_track_point_in_utc_time(self.hass, self._timer_job, wake)
 
     async def _on_timer(self, now: datetime) -> None:
