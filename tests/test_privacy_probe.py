@@ -412,3 +412,26 @@ async def test_commissioning_passes_its_camera_test_in_privacy_mode(
     assert history == ["off", "on", "off", "on"]
     assert camera.privacy
     assert equipment_faults(hass) == []
+
+
+async def test_without_consent_the_camera_stays_in_privacy_mode(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, camera: MjpegServer
+) -> None:
+    """Consent withdrawn: no probe before the slot, and a person's test does not lift it."""
+    await add_privacy_switch(hass, camera)
+    home = await new_home(hass, freezer, camera.url, at("21:00"), **{CONF_PRIVACY_ENTITY: SWITCH})
+    await home.runtime.async_set_consent(False, home.operator_id)
+    await hass.async_block_till_done()
+    history = switch_history(hass)
+
+    await home.go(at("22:30") - PROBE_LEAD)
+    assert await audit_records(hass, home.entry.entry_id, "camera_probe") == []
+
+    result = await home.runtime.async_probe_camera(home.operator_id)
+    # The camera was never taken out of privacy mode: the probe sees what it shows, black.
+    assert result.reason == media.REASON_BLACK
+    [probe] = await audit_records(hass, home.entry.entry_id, "camera_probe")
+    assert probe.data["privacy_lifted"] is False
+    assert probe.data["privacy_restored"] is True
+    assert history == []
+    assert camera.privacy

@@ -315,8 +315,8 @@ class ProbePrivacy:
 
     # The home's privacy switch, None without one (then nothing below applies).
     entity_id: str | None = None
-    # The probe turned privacy mode off (and the switch said so): False when it could not, or
-    # when a running look held it off already.
+    # The probe turned privacy mode off (and the switch said so): False when it could not,
+    # when a running look held it off already, or without the resident's consent.
     lifted: bool = False
     # Privacy mode was on again after the probe (None: left off for a running look).
     restored: bool | None = None
@@ -578,7 +578,9 @@ class Gate:
         (bounded, on the switch's state changes) until it reports off; when the probe is done,
         failed, cancelled or timed out, the switch is turned on and must report on, else the
         home has a `privacy` fault. A running look holds privacy mode off already and turns it
-        on at its end. The runtime's probe lock makes this the only probe of the home.
+        on at its end. Without the resident's consent privacy mode stays on: looking at the
+        room, even by a machine that keeps nothing, is processing that needs the consent. The
+        runtime's probe lock makes this the only probe of the home.
         """
         entity_id = self.runtime.entry.options.get(CONF_PRIVACY_ENTITY) or None
         privacy = ProbePrivacy(entity_id)
@@ -587,7 +589,7 @@ class Gate:
             return
         self._probe_holds_privacy = True
         try:
-            if self.live is None:
+            if self.live is None and self.runtime.supervisor.consent:
                 # Known before the switch is asked: whatever happens next restores this one.
                 self._privacy_off = entity_id
                 privacy.lifted = await self._async_switch_privacy(entity_id, on=False)
