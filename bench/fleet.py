@@ -38,6 +38,7 @@ import argparse
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+import gc
 import json
 import math
 import os
@@ -84,12 +85,16 @@ from pytest_homeassistant_custom_component.common import (  # noqa: E402
 )
 
 from bench.homes import SimulatedClock  # noqa: E402
+from bench.setup_profile import SetupProfile  # noqa: E402
 from simulators.broker import INSTALL_HINT, Broker, mosquitto_path  # noqa: E402
 from simulators.hub import Hub  # noqa: E402
 from tests.conftest import home_options  # noqa: E402
 from tests.media_sources import RtspServer, free_port  # noqa: E402
 
 READY_TIMEOUT_S = 600.0
+# The goal for setting up the homes over an empty Home Assistant (issue 17): seconds, bytes.
+SETUP_GOAL_S = 10.0
+SETUP_GOAL_MIB = 100e6 / 2**20
 
 
 class Degenerate(Exception):
@@ -97,6 +102,11 @@ class Degenerate(Exception):
 
 
 STEP_TIMEOUT_S = 120.0
+
+
+def progress(text: str) -> None:
+    """Say how far the run is (stderr): a 1000-home run takes minutes on a busy machine."""
+    print(f"fleet: {text}", file=sys.stderr, flush=True)
 
 
 def raise_fd_limit() -> tuple[int, int]:
@@ -327,6 +337,7 @@ async def measure(args: argparse.Namespace, work: Path, figures: dict[str, Any])
             await group.start()
         await asyncio.gather(*(group.ready() for group in groups))
         figures["hubs_online_s"] = time.perf_counter() - began
+        progress(f"{args.homes} hubs online in {len(groups)} processes")
         figures["hub_processes"] = len(groups)
         homes = [
             Home(Hub(broker.host, broker.port, hub_id), group)
@@ -415,7 +426,11 @@ async def fleet(
 ) -> None:
     await hass.config.async_set_time_zone("Europe/Stockholm")
     operator = await hass.auth.async_create_user("Nattpersonal", group_ids=["system-users"])
+    await hass.async_block_till_done()
+    gc.collect()
     figures["rss_before_mib"] = rss_mib()
+    figures["load_before"] = os.getloadavg()[0]
+    profile = SetupProfile(Path(args.profile) if args.profile else None, args.tracemalloc)
 
     # HA's MQTT integration as a config entry, as the MQTT config flow creates it.
     await hass.async_add_executor_job(Path(hass.config.path("configuration.yaml")).touch)
@@ -432,26 +447,30 @@ async def fleet(
         minor_version=1,
     )
     entry.add_to_hass(hass)
-    began, began_cpu = time.perf_counter(), time.process_time()
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    figures["discovery_s"] = await wait_until("discovery", lambda: discovered(hass, homes))
-    figures["discovery_cpu_s"] = time.process_time() - began_cpu
+    with profile.phase("discovery", figures):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await wait_until("discovery", lambda: discovered(hass, homes))
     figures["mqtt_entities"] = sum(
         1 for e in er.async_get(hass).entities.values() if e.platform == mqtt.DOMAIN
     )
     figures["rss_discovered_mib"] = rss_mib()
+    progress(f"MQTT discovery {figures['discovery_s']:.1f} s")
 
     await add_homes(hass, homes, camera, operator.id)
-    began, began_cpu = time.perf_counter(), time.process_time()
-    # As at Home Assistant's start: setting up the integration sets up every home.
-    assert await async_setup_component(hass, DOMAIN, {})
-    await wait_until("homes healthy", lambda: healthy(hass, homes))
-    figures["homes_setup_s"] = time.perf_counter() - began
-    figures["homes_setup_cpu_s"] = time.process_time() - began_cpu
+    with profile.phase("homes_setup", figures):
+        # As at Home Assistant's start: setting up the integration sets up every home.
+        assert await async_setup_component(hass, DOMAIN, {})
+        await wait_until("homes healthy", lambda: healthy(hass, homes))
     figures["entities"] = len(hass.states.async_entity_ids())
     figures["rss_homes_mib"] = rss_mib()
+    figures["setup_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures["load_after_setup"] = os.getloadavg()[0]
     figures["broker_rss_mib"] = rss_mib(broker.pid or "self")
     figures["hubs_rss_mib"] = sum(rss_mib(group.pid) for group in groups)
+    progress(f"homes set up {figures['homes_setup_s']:.1f} s")
+    profile.report(figures)
+    if args.setup_only:
+        return
 
     # Each camera is probed, as before a slot: the homes start healthy or the run is void.
     await asyncio.gather(
@@ -614,40 +633,61 @@ def show(args: argparse.Namespace, limits: tuple[int, int], figures: dict[str, A
             f" max {max(values):.3f} s"
         )
 
-    will_to_visit = figures["will_to_visit_s"]
-    processing = [value - debounce for value in will_to_visit]
     print(
         f"fleet: {homes} homes, {homes} hubs in {figures['hub_processes']} processes"
         f" ({args.per_process} each), Debian's mosquitto, one Home Assistant"
         f" (RLIMIT_NOFILE {limits[0]}/{limits[1]})"
     )
-    print("setup:")
+    print(
+        f"setup (load average over 1 min: {figures['load_before']:.1f} before,"
+        f" {figures['load_after_setup']:.1f} after; {os.cpu_count()} cores):"
+    )
     print(f"  broker up                         {figures['broker_start_s']:.2f} s")
     print(f"  hubs online (retained discovery)  {figures['hubs_online_s']:.2f} s")
     print(
         f"  MQTT discovery in Home Assistant  {figures['discovery_s']:.2f} s"
-        f" ({figures['mqtt_entities']} MQTT entities; CPU {figures['discovery_cpu_s']:.2f} s)"
+        f" ({figures['mqtt_entities']} MQTT entities; CPU {figures['discovery_cpu_s']:.2f} s,"
+        f" event loop {figures['discovery_loop_cpu_s']:.2f} s)"
     )
     print(
         f"  homes set up and healthy          {figures['homes_setup_s']:.2f} s"
-        f" (CPU {figures['homes_setup_cpu_s']:.2f} s;"
-        f" {1000 * figures['homes_setup_s'] / homes:.2f} ms/home)"
+        f" (CPU {figures['homes_setup_cpu_s']:.2f} s,"
+        f" event loop {figures['homes_setup_loop_cpu_s']:.2f} s;"
+        f" {1000 * figures['homes_setup_cpu_s'] / homes:.2f} ms CPU/home)"
     )
     total = figures["hubs_online_s"] + figures["discovery_s"] + figures["homes_setup_s"]
     print(f"  total                             {total:.2f} s; {figures['entities']} states")
+    setup_s = figures["discovery_s"] + figures["homes_setup_s"]
+    setup_cpu = figures["discovery_cpu_s"] + figures["homes_setup_cpu_s"]
+    grown = figures["rss_homes_mib"] - figures["rss_before_mib"]
+    print(
+        f"  setup over an empty Home Assistant (discovery + homes): wall {setup_s:.2f} s,"
+        f" CPU {setup_cpu:.2f} s (goal {SETUP_GOAL_S:.0f} s:"
+        f" {'met' if setup_cpu <= SETUP_GOAL_S else 'not met'} in CPU,"
+        f" {'met' if setup_s <= SETUP_GOAL_S else 'not met'} in wall time)"
+    )
     print("memory (RSS):")
     print(
         f"  Home Assistant: {figures['rss_before_mib']:.0f} MiB before MQTT,"
         f" {figures['rss_discovered_mib']:.0f} MiB with the discovered entities,"
-        f" {figures['rss_homes_mib']:.0f} MiB with the homes"
-        f" ({(figures['rss_homes_mib'] - figures['rss_before_mib']) / homes * 1024:.0f} KiB"
-        f" per home and hub), peak {figures['peak_rss_mib']:.0f} MiB"
+        f" {figures['rss_homes_mib']:.0f} MiB with the homes;"
+        f" peak {figures['setup_peak_rss_mib']:.0f} MiB during setup"
+    )
+    print(
+        f"  setup over an empty Home Assistant: +{grown:.1f} MiB"
+        f" ({grown / homes:.3f} MiB/home; goal {SETUP_GOAL_MIB:.1f} MiB = 100 MB:"
+        f" {'met' if grown <= SETUP_GOAL_MIB else 'not met'})"
     )
     print(
         f"  mosquitto: {figures['broker_rss_mib']:.1f} MiB"
         f" ({figures['broker_log_connections']} logins in its log);"
         f" hub simulators: {figures['hubs_rss_mib']:.0f} MiB in all"
     )
+    if args.setup_only:
+        return
+    print(f"  peak RSS over the whole run: {figures['peak_rss_mib']:.0f} MiB")
+    will_to_visit = figures["will_to_visit_s"]
+    processing = [value - debounce for value in will_to_visit]
     print(
         f"hub loss: {figures['killed_hubs']} hubs SIGKILLed at once (one process), once Home"
         f" Assistant's loop was quiet ({figures['settle_s']:.1f} s after setup; the worst loop"
@@ -681,7 +721,21 @@ def main() -> None:
     parser.add_argument("--hour-steps", type=int, default=60, help="reports per hub per hour")
     parser.add_argument("--dir", help="where the temporary directory goes")
     parser.add_argument("--broken-camera", action="store_true", help="no camera: must fail")
+    parser.add_argument(
+        "--setup-only", action="store_true", help="stop once the homes are set up and healthy"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="cProfile discovery and the homes' setup into DIR (implies --setup-only)",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="trace the setup's allocations by area, file and line (implies --setup-only)",
+    )
     args = parser.parse_args()
+    args.setup_only = args.setup_only or bool(args.profile) or args.tracemalloc
     if args.homes < 2 * args.per_process:
         parser.error("--homes must be at least twice --per-process (one process is killed)")
     if mosquitto_path() is None:
