@@ -120,6 +120,10 @@ class AuditTrail:
         # (a log restored from an older backup would otherwise grow past it and verify again)
         # until an administrator re-anchors the log with a note of the incident.
         self.head_lost: dict[str, Any] | None = None
+        # The retention the log holds per home, read from it once and kept in step by
+        # `async_sync_retention` (the only writer of retention records): each home's setup
+        # asks, and reading every retention record for each of 1000 homes costs seconds.
+        self._retentions: asyncio.Future[dict[str, int]] | None = None
 
     async def async_start(self) -> None:
         """Open the log (off the event loop) and arrange the daily purge and the final close."""
@@ -326,13 +330,20 @@ class AuditTrail:
 
     async def async_sync_retention(self, entry_id: str, home: str | None, days: int) -> None:
         """Record a home's retention in the log when it differs from what the log holds."""
-        known = await self.hass.async_add_executor_job(self.log.retentions)
+        reading = self._retentions
+        if reading is None or (
+            reading.done() and (reading.cancelled() or reading.exception() is not None)
+        ):
+            # One read for every home that asks meanwhile; read again after a failed read.
+            reading = self._retentions = self.hass.async_add_executor_job(self.log.retentions)
+        known = await asyncio.shield(reading)
         if known.get(entry_id) != days:
             record = await self.hass.async_add_executor_job(
                 functools.partial(
                     self.log.set_retention, entry_id, days, at=dt_util.utcnow(), home=home
                 )
             )
+            known[entry_id] = days
             self._keep_head(record)
 
     async def async_sync_retentions(self) -> None:
