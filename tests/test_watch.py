@@ -34,7 +34,7 @@ from custom_components.trygghetskamera.const import (
     KIND_WATCH,
 )
 from custom_components.trygghetskamera.diagnostics import async_get_config_entry_diagnostics
-from custom_components.trygghetskamera.heartbeat import status_topic
+from custom_components.trygghetskamera.heartbeat import HEARTBEAT, status_topic
 from custom_components.trygghetskamera.mqtt_publish import state_topic
 from custom_components.trygghetskamera.watch import issue_id, notification_id
 from simulators.subscriber import Subscriber
@@ -243,6 +243,38 @@ async def test_the_heartbeat_carries_each_publishing_homes_plan(
     # Its own heartbeat is seen by its own MQTT discovery, and never offered to watch.
     await hass.async_block_till_done()
     assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+
+
+async def test_the_heartbeat_beats_when_a_homes_plan_changes_not_when_it_is_set_up_again(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mqtt_entry: MockConfigEntry,
+    night_video: Path,
+) -> None:
+    """A state change of a home (1000 of them at a start) says nothing new: no extra beat.
+
+    Before, every state change of every home beat at once, each beat reading every entry: a
+    start of N homes read N entries about 2N times (bench/fleet.py). A change of what the
+    payload says (its times) still beats at once.
+    """
+    home = await new_home(hass, freezer, night_video, now(), mqtt_publish=True)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    heartbeat = hass.data[HEARTBEAT]
+    assert heartbeat.last_payload is not None
+    first = heartbeat.last_payload["at"]
+    # Set up again, a second later on Home Assistant's clock (no interval beat is due yet).
+    freezer.tick(timedelta(seconds=1))
+    assert await hass.config_entries.async_reload(home.entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert home.entry.state is ConfigEntryState.LOADED
+    assert heartbeat.last_payload["at"] == first
+    freezer.tick(timedelta(seconds=1))
+    hass.config_entries.async_update_entry(
+        home.entry, options={**home.entry.options, "times": ["23:00", "03:30"]}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert heartbeat.last_payload["at"] != first
+    assert heartbeat.last_payload["homes"][0]["times"] == ["23:00", "03:30"]
 
 
 async def test_a_home_without_mqtt_publish_is_not_in_any_heartbeat(

@@ -136,6 +136,9 @@ class Heartbeat:
         self._unsub_connection: CALLBACK_TYPE | None = None
         self._stopping = False
         self.last_payload: dict[str, Any] | None = None
+        # What each home contributes to the payload, as last seen: an entry change that leaves
+        # it as it was (a home being set up, 1000 of them at a start) needs no beat.
+        self._plans: dict[str, tuple[Any, ...] | None] = {}
 
     @property
     def topic(self) -> str:
@@ -167,8 +170,23 @@ class Heartbeat:
             will=will_topic(self.hass),
         )
 
+    @staticmethod
+    def _plan_of(entry: ConfigEntry) -> tuple[Any, ...] | None:
+        """What a home entry puts in the payload (None: nothing); compared, never published."""
+        if not is_home(entry) or not entry.options.get(CONF_MQTT_PUBLISH):
+            return None
+        return (
+            str(entry.data.get(CONF_NAME, entry.title)),
+            tuple(entry.options.get(CONF_TIMES) or ()),
+            tuple(entry.options.get(CONF_PHYSICAL_TIMES) or ()),
+        )
+
     async def async_start(self) -> None:
-        """Beat every 30 s, and at once when an entry changes."""
+        """Beat every 30 s, and at once when an entry changes what the payload says."""
+        self._plans = {
+            entry.entry_id: self._plan_of(entry)
+            for entry in self.hass.config_entries.async_entries(DOMAIN, include_disabled=True)
+        }
         self._unsubs = [
             async_track_time_interval(
                 self.hass,
@@ -211,8 +229,16 @@ class Heartbeat:
     def _on_entry(self, change: ConfigEntryChange, entry: ConfigEntry) -> None:
         if entry.domain == MQTT_DOMAIN:
             self._follow_connection()
-        if entry.domain in (DOMAIN, MQTT_DOMAIN):
             self.beat()
+        elif entry.domain == DOMAIN:
+            # Only a change of what the payload says beats: a state change (every home's setup)
+            # does not, which keeps a start of N homes from reading every entry N times.
+            had = self._plans.pop(entry.entry_id, None)
+            plan = None
+            if change is not ConfigEntryChange.REMOVED:
+                plan = self._plans[entry.entry_id] = self._plan_of(entry)
+            if plan != had or change is not ConfigEntryChange.UPDATED:
+                self.beat()
 
     @callback
     def _on_connection(self, connected: bool) -> None:
