@@ -129,6 +129,8 @@ class Watchdog:
         )
         # The visits raised for homes not running, by entry id, until each is done.
         self._books: dict[str, VisitBook] = {}
+        # What each home's timer depended on when it was last armed (see `_signature`).
+        self._armed_with: dict[str, tuple[bool, Any]] = {}
         self._job = HassJob(self._on_time, "trygghetskamera watchdog", cancel_on_shutdown=True)
 
     async def async_load(self) -> None:
@@ -177,6 +179,10 @@ class Watchdog:
         """Whether a home owes slots that its own runtime will not raise."""
         return entry.disabled_by is not None or entry.state not in _RUNNING
 
+    def _signature(self, entry: ConfigEntry) -> tuple[bool, Any]:
+        """What the timer reads of an entry: whether it runs, and its options (the times)."""
+        return self.not_running(entry), entry.options
+
     # --- reacting to the entries -----------------------------------------------------------
 
     @callback
@@ -191,6 +197,12 @@ class Watchdog:
         # A removed home's notices are closed by its removal (`async_remove_entry`).
         if change is not ConfigEntryChange.REMOVED and self.hass.state is CoreState.running:
             self._sync_issue(entry)
+        if change is ConfigEntryChange.UPDATED and self._armed_with.get(
+            entry.entry_id
+        ) == self._signature(entry):
+            # Nothing the timer reads changed (a running home set up, as 1000 are at a start):
+            # arming again would read every entry for the same answer.
+            return
         self._schedule_rearm()
 
     async def _on_started(self, _event: Event) -> None:
@@ -448,7 +460,9 @@ class Watchdog:
             self._unsub_timer = None
         self._since = dt_util.utcnow()
         self._store.async_delay_save(self._data, 1)
-        wake = self._due(self._entries(), self._since)
+        entries = self._entries()
+        self._armed_with = {entry.entry_id: self._signature(entry) for entry in entries}
+        wake = self._due(entries, self._since)
         if wake is not None:
             self._unsub_timer = async_track_point_in_utc_time(self.hass, self._job, wake)
 
