@@ -471,6 +471,7 @@ async def run_trials(
     *,
     first: asyncio.Task[Installation],
 ) -> None:
+    note("Home Assistant started")
     await hass.config.async_set_time_zone(TZ)
     await hass.async_add_executor_job(Path(hass.config.path("configuration.yaml")).touch)
     entry = MockConfigEntry(
@@ -516,6 +517,7 @@ async def run_trials(
     await hass.async_block_till_done()
     check(watcher, figures, len(kinds))
     await hass.config_entries.async_unload(entry.entry_id)
+    note("trials checked")
 
 
 def trial_kinds(args: argparse.Namespace) -> list[str]:
@@ -586,6 +588,7 @@ async def measure(args: argparse.Namespace, work: Path, figures: Figures) -> Non
         else:
             first.cancel()
         broker.stop()
+        note("stopped")
 
 
 def spread(values: list[float], unit: str) -> str:

@@ -32,11 +32,23 @@ import os
 import sys
 import threading
 import time
+import types
 from typing import Any
 import uuid
 
 from paho.mqtt.client import Client, MQTTv5
 from paho.mqtt.enums import CallbackAPIVersion
+
+from .child import PASSWORD_ENV, REPO_ROOT
+
+# The integration's heartbeat module, without its package's __init__ (which imports the whole
+# integration, PyAV and Home Assistant's components, for setting it up in a Home Assistant: a
+# restart of this process would take half a minute on a busy machine instead of a few seconds).
+# A bare package stands in for it, so heartbeat.py and what it imports are the real modules.
+if "custom_components.trygghetskamera" not in sys.modules:
+    _package = types.ModuleType("custom_components.trygghetskamera")
+    _package.__path__ = [str(REPO_ROOT / "custom_components" / "trygghetskamera")]
+    sys.modules[_package.__name__] = _package
 
 from custom_components.trygghetskamera.heartbeat import (
     INTERVAL,
@@ -45,8 +57,6 @@ from custom_components.trygghetskamera.heartbeat import (
     status_payload,
     status_topic,
 )
-
-from .child import PASSWORD_ENV
 
 VERSION = "bench"
 
