@@ -97,3 +97,23 @@ def test_fleet_bench_runs_hubs_broker_and_homes() -> None:
     done = run_bench("fleet", "--homes", "4", "--per-process", "2", "--hour-steps", "2")
     assert_ran(done)
     assert "0 visits elsewhere" in done.stdout
+
+
+def test_watch_loss_bench_measures_a_lost_installation() -> None:
+    # The will path only: down at once, one agreed time on the next whole minute (so up to a
+    # minute of waiting); the stale path would add stale_seconds (45 s at least) per trial.
+    done = run_bench("watch_loss", "--will-trials", "1", "--stale-trials", "0", "--homes", "2")
+    assert_ran(done)
+    assert "via the will, from the SIGKILL            p50" in done.stdout
+    assert "agreed time after the loss, each visit     p50" in done.stdout
+    assert "(n=2)" in done.stdout
+    assert "first heartbeat -> recovered               p50" in done.stdout
+
+
+def test_watch_loss_bench_fails_when_the_installation_has_no_will() -> None:
+    # Killed without a will, the watched installation is only found stale (45 s): a will trial
+    # must not pass that off as the will's figure.
+    done = run_bench(
+        "watch_loss", "--will-trials", "1", "--stale-trials", "0", "--homes", "2", "--broken-will"
+    )
+    assert_degenerate(done, "will trial 1: the watcher never said down after the kill")
