@@ -57,16 +57,19 @@ WAIT_S = 30
 
 
 class HeldCamera(MjpegServer):
-    """A camera that answers a stream request only once released (a probe caught mid-way)."""
+    """A camera that can hold its next stream client until released (a probe caught mid-way)."""
 
     def __init__(self) -> None:
         super().__init__(seconds=2, size=(320, 240), privacy=True)
+        self.hold_next = False
         self.asked = threading.Event()
         self.release = threading.Event()
 
     def frames_from(self, now: float) -> Iterator[bytes]:
-        self.asked.set()
-        self.release.wait(WAIT_S)
+        if self.hold_next:
+            self.hold_next = False
+            self.asked.set()
+            self.release.wait(WAIT_S)
         yield from super().frames_from(now)
 
     def stop(self) -> None:
@@ -279,13 +282,9 @@ async def test_a_probe_cut_short_by_unloading_the_home_leaves_privacy_mode_on(
         entry = await add_home_with_open_slot(
             hass, hass_storage, camera.url, [operator.user.id], **{CONF_PRIVACY_ENTITY: SWITCH}
         )
-        # A slot open at set-up is probed at once; that probe is held too: let it through.
-        camera.release.set()
-        await hass.async_block_till_done()
-        camera.release.clear()
-        camera.asked.clear()
         assert hass.states.is_state(SWITCH, "on")
 
+        camera.hold_next = True
         probe = hass.async_create_task(entry.runtime_data.async_probe_camera(None))
         await wait_for(hass, SWITCH, "off")
         async with asyncio.timeout(WAIT_S):
@@ -436,3 +435,51 @@ async def test_without_consent_the_camera_stays_in_privacy_mode(
     assert probe.data["privacy_restored"] is True
     assert history == []
     assert camera.privacy
+
+
+async def test_a_look_ending_while_a_probe_decodes_leaves_privacy_mode_to_the_probe(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    operator: Person,
+    hass_ws_client: WebSocketGenerator,
+    socket_enabled: None,
+) -> None:
+    """The look ends while Test camera waits for its frame: privacy mode on only after it.
+
+    Switched on at the look's end, the probe would read black: a false camera fault.
+    """
+    with HeldCamera() as camera:
+        await add_privacy_switch(hass, camera)
+        entry = await add_home_with_open_slot(
+            hass, hass_storage, camera.url, [operator.user.id], **{CONF_PRIVACY_ENTITY: SWITCH}
+        )
+        history = switch_history(hass)
+        ws = await hass_ws_client(hass, operator.token)
+        started = await ws_call(ws, {"type": f"{DOMAIN}/session/start", "entry_id": entry.entry_id})
+        assert started["success"], started
+
+        camera.hold_next = True
+        probe = hass.async_create_task(entry.runtime_data.async_probe_camera(operator.user.id))
+        async with asyncio.timeout(WAIT_S):
+            assert await hass.async_add_executor_job(camera.asked.wait, WAIT_S)
+        done = await ws_call(
+            ws,
+            {
+                "type": f"{DOMAIN}/session/outcome",
+                "session_id": started["result"]["session_id"],
+                "outcome": "ok",
+            },
+        )
+        assert done["success"], done
+        assert entry.runtime_data.gate.live is None
+        assert hass.states.is_state(SWITCH, "off")
+
+        camera.release.set()
+        async with asyncio.timeout(WAIT_S):
+            result = await probe
+        await hass.async_block_till_done()
+        assert result.ok, result
+        assert history == ["off", "on"]
+        assert camera.privacy
+        assert equipment_faults(hass) == []
+        await unload_homes(hass)
