@@ -32,6 +32,7 @@ from .onboarding import (
     Demo,
     bootstrap,
     check_camera,
+    check_no_fault,
     check_operator_login,
     check_plug_round_trip,
 )
@@ -93,6 +94,7 @@ async def bring_up(
             if check:
                 await check_plug_round_trip(ha, demo.equipment.entities["plug_entity"])
                 demo.camera_probe = await check_camera(ha, demo.device_id)
+                await check_no_fault(ha, demo.entry_id)
         finally:
             await ha.close()
         if check:
