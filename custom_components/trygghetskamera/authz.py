@@ -14,20 +14,19 @@ that a flood of calls cannot flood the log (the first refusal is always written 
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
+import functools
 from typing import Any, Final, Protocol
 
 from homeassistant.auth.models import User
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP
-from homeassistant.core import CALLBACK_TYPE, Context, Event, HassJob, HomeAssistant
+from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import Unauthorized
-from homeassistant.helpers.event import async_call_later
-from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
 from .const import CONF_NAME, CONF_OPERATORS, DOMAIN
+from .denials import DenialLog, Denials
 
 
 class _Trail(Protocol):
@@ -49,7 +48,6 @@ class _Trail(Protocol):
 # `audit_trail.AUDIT_TRAIL`, named rather than imported: the audit trail asks this module who
 # may read the log, and the package has no import circle.
 _AUDIT_TRAIL: HassKey[_Trail] = HassKey(f"{DOMAIN}_audit_trail")
-DENIAL_WINDOW: Final = timedelta(minutes=1)
 ACTION_DENIED: Final = "action_denied"
 
 
@@ -160,104 +158,46 @@ async def async_log_denied(
     `entry` is the home asked about; None for a request about no home in particular.
     """
     if DENIALS not in hass.data:
-        hass.data[DENIALS] = DenialLog(hass)
-    await hass.data[DENIALS].async_denied(entry, action, user_id)
+        hass.data[DENIALS] = DenialLog(
+            hass, "trygghetskamera denial window", functools.partial(_async_write, hass)
+        )
+    entry_id = entry.entry_id if entry is not None else None
+    home = str(entry.data.get(CONF_NAME, entry.title)) if entry is not None else None
+    await hass.data[DENIALS].async_denied(
+        (user_id, action, entry_id), _Denied(user_id, action, entry_id, home)
+    )
 
 
-@dataclass(slots=True)
-class _Window:
-    """Refusals of one user, action and home since its last record, merged into the next."""
+@dataclass(frozen=True, slots=True)
+class _Denied:
+    """Who was refused what at which home: what an `action_denied` record is about."""
 
+    user_id: str | None
+    action: Action
     entry_id: str | None
     home: str | None
-    count: int = 0
-    first: datetime | None = None
-    last: datetime | None = None
-    unsub: CALLBACK_TYPE | None = None
 
 
-type _Key = tuple[str | None, Action, str | None]
+async def _async_write(
+    hass: HomeAssistant, denied: _Denied, denials: Denials, at: datetime, _stopping: bool
+) -> None:
+    """Write one `action_denied` record: `action`, `count`; on a merged one `first`, `last`."""
+    trail = hass.data.get(_AUDIT_TRAIL)
+    if trail is None:
+        return
+    data: dict[str, Any] = {"action": str(denied.action), "count": denials.count}
+    if denials.first is not None and denials.last is not None:
+        data |= {"first": denials.first.isoformat(), "last": denials.last.isoformat()}
+    await trail.async_append(
+        ACTION_DENIED,
+        at=at,
+        entry_id=denied.entry_id,
+        home=denied.home,
+        user_id=denied.user_id,
+        data=data,
+    )
 
 
-class DenialLog:
-    """Writes `action_denied` records: the first at once, the repeats as one counted record.
-
-    A refusal with no window open is written at once (count 1) and opens a window of a minute.
-    Refusals inside it are only counted; when it closes with any, one record holds their count
-    and a new window opens, so a steady flood writes one record a minute. When Home Assistant
-    stops, the counts still open are written.
-    """
-
-    def __init__(self, hass: HomeAssistant) -> None:
-        """Start with no window open; count until Home Assistant stops."""
-        self.hass = hass
-        self._windows: dict[_Key, _Window] = {}
-        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, self._async_stop)
-
-    async def async_denied(
-        self, entry: ConfigEntry | None, action: Action, user_id: str | None
-    ) -> None:
-        """One refusal: written at once, or counted into the open window's record."""
-        key = (user_id, action, entry.entry_id if entry is not None else None)
-        now = dt_util.utcnow()
-        if (window := self._windows.get(key)) is not None:
-            window.count += 1
-            window.first = window.first or now
-            window.last = now
-            return
-        window = (
-            _Window(entry.entry_id, str(entry.data.get(CONF_NAME, entry.title)))
-            if entry is not None
-            else _Window(None, None)
-        )
-        self._open(key, window)
-        await self._async_write(key, window, now, count=1)
-
-    def _open(self, key: _Key, window: _Window) -> None:
-        self._windows[key] = window
-
-        async def _close(_now: datetime) -> None:
-            await self._async_close(key)
-
-        window.unsub = async_call_later(
-            self.hass, DENIAL_WINDOW, HassJob(_close, "trygghetskamera denial window")
-        )
-
-    async def _async_close(self, key: _Key) -> None:
-        window = self._windows.pop(key, None)
-        if window is None or window.count == 0:
-            return
-        # The flood goes on being merged: the next record comes a minute after this one.
-        self._open(key, _Window(window.entry_id, window.home))
-        await self._async_write(key, window, dt_util.utcnow(), count=window.count)
-
-    async def _async_write(self, key: _Key, window: _Window, at: datetime, *, count: int) -> None:
-        trail = self.hass.data.get(_AUDIT_TRAIL)
-        if trail is None:
-            return
-        user_id, action, _entry_id = key
-        data: dict[str, Any] = {"action": str(action), "count": count}
-        if window.first is not None and window.last is not None:
-            data |= {"first": window.first.isoformat(), "last": window.last.isoformat()}
-        await trail.async_append(
-            ACTION_DENIED,
-            at=at,
-            entry_id=window.entry_id,
-            home=window.home,
-            user_id=user_id,
-            data=data,
-        )
-
-    async def _async_stop(self, _event: Event) -> None:
-        for key in list(self._windows):
-            window = self._windows[key]
-            if window.unsub is not None:
-                window.unsub()
-            await self._async_close(key)
-        for window in self._windows.values():
-            if window.unsub is not None:
-                window.unsub()
-        self._windows.clear()
-
-
-DENIALS: HassKey[DenialLog] = HassKey(f"{DOMAIN}_denials")
+DENIALS: HassKey[DenialLog[tuple[str | None, Action, str | None], _Denied]] = HassKey(
+    f"{DOMAIN}_denials"
+)

@@ -7,8 +7,8 @@ condition of the look before each frame; refused requests are logged once per us
 with a count, so that hammering the stream cannot flood the audit log.
 """
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 import functools
 from http import HTTPStatus
 import logging
@@ -25,9 +25,7 @@ from homeassistant.components.http import (
 )
 from homeassistant.components.http.auth import DATA_SIGN_SECRET, SIGN_QUERY_PARAM
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP
-from homeassistant.core import CALLBACK_TYPE, Event, HassJob, HomeAssistant, callback
-from homeassistant.helpers.event import async_call_later
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 import jwt
@@ -36,6 +34,7 @@ import voluptuous as vol
 from .audit_trail import async_get_trail
 from .authz import Action, may, user_roles
 from .const import CONF_BED_ENTITY, CONF_VIEW_MODE, CONF_VIEW_REGION, DOMAIN, is_home
+from .denials import DenialLog, Denials
 from .gate import LIVE_SESSIONS, GateRefusal, LiveSession, signed_stream_path
 from .runtime import HomeRuntime
 from .supervision import Outcome, Purpose, visit_state
@@ -87,7 +86,9 @@ def async_setup_operator_api(hass: HomeAssistant) -> None:
     websocket_api.async_register_command(hass, ws_session_outcome)
     websocket_api.async_register_command(hass, ws_view_region_set)
     hass.http.register_view(SessionStreamView())
-    hass.data[STREAM_DENIALS] = DenialLog(hass)
+    hass.data[STREAM_DENIALS] = DenialLog(
+        hass, "trygghetskamera stream denials", functools.partial(_async_write_stream_denied, hass)
+    )
 
 
 def _running_homes(hass: HomeAssistant) -> list[HomeRuntime]:
@@ -333,7 +334,8 @@ class SessionStreamView(HomeAssistantView):
                 hass, runtime.gate.async_viewer_gone(live), "viewer gone", eager_start=True
             )
         if refusal is not None:
-            await hass.data[STREAM_DENIALS].async_record(
+            await _async_stream_denied(
+                hass,
                 live.entry_id if runtime is not None and live is not None else None,
                 user.id if user is not None else None,
                 request.remote,
@@ -391,113 +393,65 @@ def _signed_for(hass: HomeAssistant, request: web.Request, live: LiveSession) ->
     return bool(claims.get("path") == request.path)
 
 
-# Refused stream requests: at most one audit record per home, user (or remote) and minute.
-STREAM_DENIALS: HassKey[DenialLog] = HassKey(f"{DOMAIN}_stream_denials")
-DENIAL_WINDOW = timedelta(minutes=1)
+@dataclass(frozen=True, slots=True)
+class _StreamDenied:
+    """Who (a user, or a remote address without one) was refused a stream at which home."""
 
-
-@dataclass(slots=True)
-class _DenialWindow:
-    """Refusals of one user (or remote) at one home since the last record."""
-
+    entry_id: str | None
     user_id: str | None
     remote: str | None
     home: str | None
-    count: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-    unsub: CALLBACK_TYPE | None = None
 
 
-type _DenialKey = tuple[str | None, str]
+async def _async_write_stream_denied(
+    hass: HomeAssistant, denied: _StreamDenied, denials: Denials, at: datetime, stopping: bool
+) -> None:
+    """Write one `stream_denied` record: `reason`, `count`; on a merged one `reasons`.
 
-
-class DenialLog:
-    """Logs refused stream requests without letting them flood the audit log.
-
-    The first refusal is logged at once (`count` 1); further ones within the minute are counted
-    and logged together when it is over (`count`, and `reasons` by reason), and while they keep
-    coming, once a minute. When Home Assistant stops, the counts still open are logged.
+    Through the home while it runs; else (or while Home Assistant stops) to the trail itself.
     """
-
-    def __init__(self, hass: HomeAssistant) -> None:
-        """Start with no open window; count until Home Assistant stops."""
-        self.hass = hass
-        self._windows: dict[_DenialKey, _DenialWindow] = {}
-        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, self._async_stop)
-
-    async def async_record(
-        self, entry_id: str | None, user_id: str | None, remote: str | None, reason: str
-    ) -> None:
-        """Count one refused request; if it opens a new minute, return once it is logged."""
-        key = (entry_id, user_id or f"remote:{remote}")
-        if (window := self._windows.get(key)) is not None:
-            window.count += 1
-            window.reasons[reason] = window.reasons.get(reason, 0) + 1
-            return
-        runtime = _runtime(self.hass, entry_id) if entry_id is not None else None
-        window = _DenialWindow(
-            user_id, None if user_id else remote, runtime.name if runtime is not None else None
-        )
-        self._open(key, window)
-        await self._async_write(key, window, {"reason": reason, "count": 1})
-
-    @callback
-    def _open(self, key: _DenialKey, window: _DenialWindow) -> None:
-        self._windows[key] = window
-        window.unsub = async_call_later(
-            self.hass,
-            DENIAL_WINDOW,
-            HassJob(
-                functools.partial(self._window_over, key),
-                "trygghetskamera stream denials",
-                cancel_on_shutdown=True,
-            ),
+    data: dict[str, Any] = {"reason": denials.reason, "count": denials.count}
+    if denials.merged:
+        data["reasons"] = dict(denials.reasons)
+    if denied.remote is not None:
+        data["remote"] = denied.remote
+    entry_id = denied.entry_id
+    runtime = _runtime(hass, entry_id) if entry_id is not None and not stopping else None
+    if runtime is not None:
+        runtime.audit("stream_denied", denied.user_id, **data)
+        await runtime.async_flush_audit()
+    elif (trail := async_get_trail(hass)) is not None:
+        await trail.async_append(
+            "stream_denied",
+            at=at,
+            entry_id=entry_id,
+            home=denied.home,
+            user_id=denied.user_id,
+            data=data,
         )
 
-    async def _window_over(self, key: _DenialKey, _now: datetime | None) -> None:
-        window = self._windows.pop(key, None)
-        if window is None or window.count == 0:
-            return
-        if _now is not None:
-            # Still coming: the next record in a minute at the earliest.
-            self._open(key, _DenialWindow(window.user_id, window.remote, window.home))
-        reason = max(window.reasons, key=lambda item: window.reasons[item])
-        await self._async_write(
-            key,
-            window,
-            {"reason": reason, "count": window.count, "reasons": dict(window.reasons)},
-            direct=_now is None,
-        )
 
-    async def _async_stop(self, _event: Event) -> None:
-        for key, window in list(self._windows.items()):
-            if window.unsub is not None:
-                window.unsub()
-            await self._window_over(key, None)
-        self._windows.clear()
+async def _async_stream_denied(
+    hass: HomeAssistant,
+    entry_id: str | None,
+    user_id: str | None,
+    remote: str | None,
+    reason: str,
+) -> None:
+    """Log one refused stream request; if it is the first of its minute, once it is logged."""
+    runtime = _runtime(hass, entry_id) if entry_id is not None else None
+    denied = _StreamDenied(
+        entry_id,
+        user_id,
+        None if user_id else remote,
+        runtime.name if runtime is not None else None,
+    )
+    await hass.data[STREAM_DENIALS].async_denied(
+        (entry_id, user_id or f"remote:{remote}"), denied, reason
+    )
 
-    async def _async_write(
-        self,
-        key: _DenialKey,
-        window: _DenialWindow,
-        data: dict[str, Any],
-        *,
-        direct: bool = False,
-    ) -> None:
-        """Log through the home while it runs; else (or while stopping) to the trail itself."""
-        if window.remote is not None:
-            data["remote"] = window.remote
-        entry_id = key[0]
-        runtime = _runtime(self.hass, entry_id) if entry_id is not None and not direct else None
-        if runtime is not None:
-            runtime.audit("stream_denied", window.user_id, **data)
-            await runtime.async_flush_audit()
-        elif (trail := async_get_trail(self.hass)) is not None:
-            await trail.async_append(
-                "stream_denied",
-                at=dt_util.utcnow(),
-                entry_id=entry_id,
-                home=window.home,
-                user_id=window.user_id,
-                data=data,
-            )
+
+# Refused stream requests: at most one audit record per home, user (or remote) and minute.
+STREAM_DENIALS: HassKey[DenialLog[tuple[str | None, str], _StreamDenied]] = HassKey(
+    f"{DOMAIN}_stream_denials"
+)
