@@ -2,6 +2,7 @@
 
 from collections.abc import Awaitable, Callable, Iterator
 import itertools
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,12 @@ from custom_components.trygghetskamera.const import (
 )
 from simulators import scenes
 from simulators.camera import MjpegServer
+
+# The harness's pytest plugin (a copy of Home Assistant core's conftest) turns SQLAlchemy's
+# statement log on when it is imported: `sqlalchemy.engine` at INFO, under a root handler on
+# stderr. The recorder's thread then logs every statement it runs, and what it logs between
+# pytest's capture phases lands in the test run's output. No test here reads SQL.
+logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
 
 
 @pytest.fixture(autouse=True)

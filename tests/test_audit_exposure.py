@@ -1,5 +1,6 @@
 """Data exposure: what History and Logbook would show every user, and the repair issue for it."""
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -7,6 +8,9 @@ from homeassistant.auth.models import User
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 import pytest
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
 
 from custom_components.trygghetskamera.const import DOMAIN
 from custom_components.trygghetskamera.exposure import recorder_issue_id
@@ -56,3 +60,17 @@ async def test_an_excluded_home_has_no_issue(
 ) -> None:
     entry = await add_home(hass, str(night_video), hass_admin_user.id)
     assert ir.async_get(hass).async_get_issue(DOMAIN, recorder_issue_id(entry.entry_id)) is None
+
+
+async def test_the_recorder_writes_without_logging_its_sql(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The harness's plugin sets `sqlalchemy.engine` to INFO; tests/conftest.py sets it back.
+
+    Else every statement of the recorder's thread is logged, and what it logs between pytest's
+    capture phases lands in the test run's output.
+    """
+    caplog.set_level(logging.INFO)
+    hass.states.async_set("sensor.recorded", "1")
+    await async_wait_recording_done(hass)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("sqlalchemy")] == []
