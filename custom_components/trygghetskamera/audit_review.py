@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timedelta
+from datetime import timedelta
 from http import HTTPStatus
 import io
 from typing import Any
@@ -27,7 +27,13 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
-from .audit_trail import AUDIT_TRAIL, AuditTrail, async_admin
+from .audit_trail import (
+    AUDIT_TRAIL,
+    AuditTrail,
+    async_admin,
+    local_as_utc,
+    parse_query_time,
+)
 from .authz import Action, async_log_denied
 from .const import ATTR_DEVICE_ID, CONF_SLOT_MINUTES, DEFAULT_SLOT_MINUTES, DOMAIN
 from .lookup import entry_for_device
@@ -69,14 +75,8 @@ def async_setup_review(hass: HomeAssistant) -> None:
     hass.http.register_view(ExtractCsvView())
 
 
-def _utc(value: datetime) -> datetime:
-    return dt_util.as_utc(
-        value if value.tzinfo else value.replace(tzinfo=dt_util.get_default_time_zone())
-    )
-
-
 def _period(hass: HomeAssistant, data: dict[str, Any]) -> Period:
-    start, end = _utc(data["start"]), _utc(data["end"])
+    start, end = local_as_utc(data["start"]), local_as_utc(data["end"])
     if end <= start:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="end_before_start")
     entry_id = (
@@ -136,8 +136,8 @@ class _AdminPage(HomeAssistantView):
             )
             return self.json_message("Administrators only", HTTPStatus.FORBIDDEN)
         try:
-            end = _parse(request.query.get("end")) or dt_util.utcnow()
-            start = _parse(request.query.get("start")) or end - timedelta(days=31)
+            end = parse_query_time(request.query.get("end")) or dt_util.utcnow()
+            start = parse_query_time(request.query.get("start")) or end - timedelta(days=31)
         except ValueError:
             return self.json_message("start and end must be ISO times", HTTPStatus.BAD_REQUEST)
         if end <= start:
@@ -163,15 +163,6 @@ class _AdminPage(HomeAssistantView):
     async def page(self, hass: HomeAssistant, period: Period) -> web.Response:
         """The page itself."""
         raise NotImplementedError
-
-
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    parsed = dt_util.parse_datetime(value)
-    if parsed is None:
-        raise ValueError(value)
-    return _utc(parsed)
 
 
 def _download(text: str, content_type: str, name: str) -> web.Response:

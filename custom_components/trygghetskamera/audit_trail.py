@@ -430,12 +430,15 @@ def _operated_entries(hass: HomeAssistant, user: User) -> set[str]:
     }
 
 
-def _as_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
+def local_as_utc(value: datetime) -> datetime:
+    """A time asked for, in UTC; one without a time zone is Home Assistant's local time."""
     return dt_util.as_utc(
         value if value.tzinfo else value.replace(tzinfo=dt_util.get_default_time_zone())
     )
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else local_as_utc(value)
 
 
 async def _async_audit_log_service(call: ServiceCall) -> ServiceResponse:
@@ -547,8 +550,8 @@ class AuditExportView(HomeAssistantView):
             )
             return self.json_message("Administrators only", HTTPStatus.FORBIDDEN)
         try:
-            end = _parse(request.query.get("end"))
-            start = _parse(request.query.get("start"))
+            end = parse_query_time(request.query.get("end"))
+            start = parse_query_time(request.query.get("start"))
         except ValueError:
             return self.json_message("start and end must be ISO times", HTTPStatus.BAD_REQUEST)
         entry_id = request.query.get("entry_id") or None
@@ -604,13 +607,17 @@ def _next_chunk(lines: Generator[str]) -> str:
     return "".join(itertools.islice(lines, _CHUNK_LINES))
 
 
-def _parse(value: str | None) -> datetime | None:
+def parse_query_time(value: str | None) -> datetime | None:
+    """A time in a URL's query (ISO 8601, local without a zone) in UTC; None if not given.
+
+    Raises ValueError for text that is no time.
+    """
     if not value:
         return None
     parsed = dt_util.parse_datetime(value)
     if parsed is None:
         raise ValueError(value)
-    return _as_utc(parsed)
+    return local_as_utc(parsed)
 
 
 @callback
