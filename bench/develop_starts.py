@@ -201,6 +201,10 @@ def main() -> int:
         "--interrupt", action="store_true", help="run the demo in the foreground and Ctrl-C it"
     )
     args = parser.parse_args()
+    # Started in the background (`bench … &` from a script), this process ignores SIGINT, and
+    # so would every child: Python then leaves SIGINT ignored instead of raising
+    # KeyboardInterrupt, and the demo would never see the Ctrl-C. A terminal's command has it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.runs < 1:
         raise Degenerate("--runs must be at least 1")
     work = args.work or Path(tempfile.mkdtemp(prefix="develop-starts-"))
