@@ -13,11 +13,12 @@ from homeassistant.auth.models import User
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, frame
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.trygghetskamera.const import CONF_TIMES, DOMAIN
+from custom_components.trygghetskamera.lookup import entry_for_device
 from custom_components.trygghetskamera.runtime import AuditFact
 from custom_components.trygghetskamera.supervision import Outcome
 from simulators.camera import MjpegServer
@@ -144,6 +145,19 @@ async def test_a_device_of_another_integration_is_refused(hass: HomeAssistant, h
         with pytest.raises(ServiceValidationError) as err:
             await _call(hass, service, {"device_id": lamp.id})
         assert_translated(err.value, "unknown_device")
+
+
+async def test_a_home_is_found_from_its_device_without_a_deprecated_look_up(
+    hass: HomeAssistant,
+    home: Home,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Home Assistant 2026.10 warns of `DeviceEntry.config_entries`; 2027.10 removes it."""
+    # Home Assistant reports a deprecated use once per place and process: forget earlier ones.
+    monkeypatch.setattr(frame, "_REPORTED_INTEGRATIONS", set())
+    assert entry_for_device(hass, home.device_id) is home.entry
+    assert "DeviceEntry.config_entries" not in caplog.text
 
 
 async def test_a_home_that_is_not_running_is_refused(hass: HomeAssistant, home: Home) -> None:

@@ -19,10 +19,10 @@ from .const import DOMAIN
 def entry_for_device(hass: HomeAssistant, device_id: str) -> ConfigEntry:
     """Return the home (config entry) behind a device, or raise a translated error."""
     device = dr.async_get(hass).async_get(device_id)
-    for entry_id in device.config_entries if device else ():
-        entry = hass.config_entries.async_get_entry(entry_id)
-        if entry is not None and entry.domain == DOMAIN:
-            return entry
+    # A device belongs to one config entry (`config_entries` is deprecated since 2026.10).
+    entry = hass.config_entries.async_get_entry(device.config_entry_id) if device else None
+    if entry is not None and entry.domain == DOMAIN:
+        return entry
     raise ServiceValidationError(
         translation_domain=DOMAIN,
         translation_key="unknown_device",
