@@ -250,3 +250,32 @@ async def test_a_device_name_like_a_personal_number_is_taken_back(
     devices.async_update_device(device.id, name_by_user="Lgh 1203 (hörnet)")
     await hass.async_block_till_done()
     assert devices.async_get(device.id).name_by_user == "Lgh 1203 (hörnet)"
+
+
+async def test_one_device_name_guard_for_every_home(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, night_video: Path
+) -> None:
+    """Every home's device is guarded by one listener, kept while any home is loaded.
+
+    Before: one listener per home, each called for every other home's device update (N x N
+    calls while N homes are set up: 499,500 for 1000 homes in bench/fleet.py).
+    """
+
+    def listening() -> int:
+        return hass.bus.async_listeners().get(dr.EVENT_DEVICE_REGISTRY_UPDATED, 0)
+
+    first = await new_home(hass, freezer, night_video, at("21:00"))
+    with_one = listening()
+    second_entry = make_home_entry(f"{night_video}?home=2", [first.operator_id])
+    second_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(second_entry.entry_id)
+    await hass.async_block_till_done()
+    assert listening() == with_one
+    devices = dr.async_get(hass)
+    # The second home's device is guarded, and stays so once the first home is unloaded.
+    assert await hass.config_entries.async_unload(first.entry.entry_id)
+    await hass.async_block_till_done()
+    [device] = dr.async_entries_for_config_entry(devices, second_entry.entry_id)
+    devices.async_update_device(device.id, name_by_user="Anna 19450312-1234")
+    await hass.async_block_till_done()
+    assert devices.async_get(device.id).name_by_user is None
