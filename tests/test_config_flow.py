@@ -682,6 +682,63 @@ async def test_options_change_is_logged_with_the_user(
     }
 
 
+async def test_saving_an_older_homes_options_unchanged_logs_no_change(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_admin_user: User,
+    night_video: Path,
+    operator: User,
+) -> None:
+    """Defaults made explicit are not changes: a home added before the patrol's options.
+
+    Its options have no `ack_minutes`, `urgent_ack_minutes`, `response_minutes` nor
+    `physical_times`; saved once through the UI they are written with their defaults, which
+    were in force already. A real change after that is logged as before.
+    """
+    older = make_home_entry(str(night_video), [operator.id])
+    options = dict(older.options)
+    for key in ("ack_minutes", "urgent_ack_minutes", "response_minutes", "physical_times"):
+        del options[key]
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=older.title,
+        unique_id=older.unique_id,
+        data=older.data,
+        options=options,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    facts: list[Any] = []
+    entry.runtime_data.async_add_audit_sink(facts.append)
+    assert await async_setup_component(hass, "config", {})
+    client = await hass_client()
+
+    async def save(schedule: dict[str, Any]) -> None:
+        response = await client.post(
+            "/api/config/config_entries/options/flow", json={"handler": entry.entry_id}
+        )
+        flow = await response.json()
+        url = f"/api/config/config_entries/options/flow/{flow['flow_id']}"
+        flow = await (await client.post(url, json=schedule)).json()
+        flow = await (await client.post(url, json={CONF_MIN_POWER_W: 1})).json()
+        flow = await (await client.post(url, json={CONF_OPERATORS: [operator.id]})).json()
+        flow = await (await client.post(url, json={CONF_VIEW_MODE: "full"})).json()
+        assert flow["type"] == "create_entry", flow
+        await hass.async_block_till_done()
+
+    # As the form sends it: every field, the new ones at the defaults it shows.
+    await save(SCHEDULE | {"ack_minutes": 10, "urgent_ack_minutes": 5, "response_minutes": 45})
+    assert entry.options["ack_minutes"] == 10
+    assert entry.options["physical_times"] == []
+    assert [fact.data for fact in facts if fact.kind == "options_changed"] == []
+
+    await save(SCHEDULE | {"ack_minutes": 15, "urgent_ack_minutes": 5, "response_minutes": 45})
+    changed = [fact for fact in facts if fact.kind == "options_changed"]
+    assert [fact.data["changes"] for fact in changed] == [{"ack_minutes": {"old": 10, "new": 15}}]
+    assert changed[0].user_id == hass_admin_user.id
+
+
 async def test_options_of_a_home_that_is_not_running_can_be_fixed(
     hass: HomeAssistant, operator: User
 ) -> None:

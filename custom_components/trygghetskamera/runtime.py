@@ -36,10 +36,12 @@ from . import media
 from .audit_trail import async_get_trail
 from .const import (
     CONF_ACK_MINUTES,
+    CONF_AUDIT_RETENTION_MONTHS,
     CONF_DECISION_END,
     CONF_DECISION_REFERENCE,
     CONF_FOLLOW_UP_MINUTES,
     CONF_FOLLOW_UPS,
+    CONF_MIN_POWER_W,
     CONF_NAME,
     CONF_OPERATORS,
     CONF_PASSWORD,
@@ -56,8 +58,10 @@ from .const import (
     CONSENT_RECORD,
     DECISION_WARN_DAYS,
     DEFAULT_ACK_MINUTES,
+    DEFAULT_AUDIT_RETENTION_MONTHS,
     DEFAULT_FOLLOW_UP_MINUTES,
     DEFAULT_FOLLOW_UPS,
+    DEFAULT_MIN_POWER_W,
     DEFAULT_RESPONSE_MINUTES,
     DEFAULT_SLOT_MINUTES,
     DEFAULT_URGENT_ACK_MINUTES,
@@ -172,6 +176,28 @@ def home_config(options: dict[str, Any]) -> HomeConfig:
         response_minutes=int(options.get(CONF_RESPONSE_MINUTES, DEFAULT_RESPONSE_MINUTES)),
         decision_end=_decision_end(options),
     )
+
+
+# What an option absent from a home's options (added before the option existed) means: saving
+# the options writes it, and a default made explicit is no change for the audit log.
+OPTION_DEFAULTS: dict[str, Any] = {
+    CONF_SLOT_MINUTES: DEFAULT_SLOT_MINUTES,
+    CONF_FOLLOW_UP_MINUTES: DEFAULT_FOLLOW_UP_MINUTES,
+    CONF_FOLLOW_UPS: DEFAULT_FOLLOW_UPS,
+    CONF_VIEW_SECONDS: DEFAULT_VIEW_SECONDS,
+    CONF_ACK_MINUTES: DEFAULT_ACK_MINUTES,
+    CONF_URGENT_ACK_MINUTES: DEFAULT_URGENT_ACK_MINUTES,
+    CONF_RESPONSE_MINUTES: DEFAULT_RESPONSE_MINUTES,
+    CONF_MIN_POWER_W: DEFAULT_MIN_POWER_W,
+    CONF_AUDIT_RETENTION_MONTHS: DEFAULT_AUDIT_RETENTION_MONTHS,
+}
+
+
+def option_in_force(options: dict[str, Any], key: str) -> Any:
+    """The value an option has in effect: its default when absent; None when empty."""
+    value = options.get(key, OPTION_DEFAULTS.get(key))
+    # An empty list or text (no physical times, no decision reference) is the same as none.
+    return None if value in ("", [], ()) else value
 
 
 def _decision_end(options: dict[str, Any]) -> date | None:
@@ -365,7 +391,7 @@ class HomeRuntime:
         changes = {
             key: {"old": self._options.get(key), "new": new.get(key)}
             for key in sorted(set(self._options) | set(new))
-            if self._options.get(key) != new.get(key)
+            if option_in_force(self._options, key) != option_in_force(new, key)
         }
         if changes:
             self.audit("options_changed", self.options_changed_by, changes=changes)
