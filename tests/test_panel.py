@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
+import re
 from typing import Any
 
 from homeassistant.auth.models import User
@@ -24,6 +25,7 @@ from pytest_homeassistant_custom_component.typing import (
 )
 
 from custom_components.trygghetskamera.const import CONF_TIMES, DOMAIN
+from custom_components.trygghetskamera.operator_api import ERROR_MESSAGES
 from custom_components.trygghetskamera.panel import PANEL_STATIC_URL, PANEL_URL_PATH
 
 from .conftest import CLIENT_ID, make_home_entry
@@ -244,3 +246,34 @@ async def test_homes_tell_the_slot_result_and_the_night_to_skip(
     (listed,) = (await ws_call(ws, {"type": f"{DOMAIN}/homes"}))["result"]
     assert listed["skipped_nights"] == []
     assert listed["may_skip"] is True
+
+
+PANEL_JS = (
+    Path(__file__).parent.parent
+    / "custom_components"
+    / DOMAIN
+    / "frontend"
+    / "trygghetskamera-panel.js"
+)
+
+
+def panel_error_texts() -> dict[str, set[str]]:
+    """The refusal codes the panel words itself, per language (its `error: {…}` tables)."""
+    source = PANEL_JS.read_text(encoding="utf-8")
+    found: dict[str, set[str]] = {}
+    for language in ("en", "sv"):
+        start = source.index(f"\n  {language}: {{")
+        table = source.index("    error: {", start)
+        end = source.index("\n    },", table)
+        found[language] = set(re.findall(r"^      (\w+):", source[table:end], re.MULTILINE))
+    return found
+
+
+def test_the_panel_words_every_refusal_in_both_languages() -> None:
+    """A refusal the panel has no words for shows as "Something went wrong: <English code text>".
+
+    `decision_ended` was one: a Swedish operator read an English message behind an error.
+    """
+    codes = set(ERROR_MESSAGES)
+    for language, texts in panel_error_texts().items():
+        assert codes <= texts, (language, sorted(codes - texts))

@@ -35,8 +35,10 @@ ARTIFACTS = REPO / "test-artifacts"
 VIEW_SECONDS = 10
 CAMERA_SIZE = (640, 480)
 GUEST = ("nightguest", "Night guest")
-# The browser part: two logins, up to a minute for the slot to open, a 10 s look.
-BROWSER_TIMEOUT_S = 240.0
+SECOND_HOME = "Demo 1205"
+SCREENS = REPO / "docs" / "screens"
+# The browser part: three logins, up to a minute for the slot to open, two looks.
+BROWSER_TIMEOUT_S = 300.0
 # The panel shows the bed sensor. This test runs no broker or hub (the MQTT path has its own
 # tests), so its home's bed sensor is a template entity added to the demo's configuration.
 BED = "binary_sensor.stand_in_bed"
@@ -78,15 +80,27 @@ async def create_guest(ha: demo.HomeAssistant) -> demo.Account:
 
 
 async def add_home_due_next_minute(
-    ha: demo.HomeAssistant, camera_url: str, operator_id: str, time_zone: str
+    ha: demo.HomeAssistant,
+    camera_url: str,
+    operator_id: str,
+    time_zone: str,
+    *,
+    name: str = demo.HOME_NAME,
+    agreed: str | None = None,
 ) -> str:
-    """Add a home through the config flow whose one agreed time is the next local minute."""
-    now = datetime.now(ZoneInfo(time_zone))
-    # Far enough ahead that the flow surely ends before the slot opens.
-    ahead = 2 if now.second >= 50 else 1
-    agreed = (now.replace(second=0, microsecond=0) + timedelta(minutes=ahead)).strftime("%H:%M")
+    """Add a home through the config flow whose one agreed time is the next local minute.
+
+    Returns that agreed time (`HH:MM`); give `agreed` for a second home due at the same time
+    (without the bed sensor, which no two homes share).
+    """
+    second = agreed is not None
+    if agreed is None:
+        now = datetime.now(ZoneInfo(time_zone))
+        # Far enough ahead that the flow surely ends before the slot opens.
+        ahead = 2 if now.second >= 50 else 1
+        agreed = (now.replace(second=0, microsecond=0) + timedelta(minutes=ahead)).strftime("%H:%M")
     answers: dict[str, dict[str, Any]] = {
-        "camera": {"name": demo.HOME_NAME, "stream_url": camera_url},
+        "camera": {"name": name, "stream_url": camera_url},
         "schedule": {
             "times": [agreed],
             "view_seconds": VIEW_SECONDS,
@@ -94,7 +108,7 @@ async def add_home_due_next_minute(
             "follow_up_minutes": 20,
             "follow_ups": 1,
         },
-        "equipment": {"bed_entity": BED},
+        "equipment": {} if second else {"bed_entity": BED},
         "operators": {"operators": [operator_id]},
         "consent": {"consent": True},
     }
@@ -107,7 +121,7 @@ async def add_home_due_next_minute(
             answers[result["step_id"]],
         )
     assert result.get("type") == "create_entry", result
-    return str(result["result"]["entry_id"])
+    return agreed
 
 
 async def installer_walk(ha: demo.HomeAssistant, camera_url: str) -> dict[str, Any]:
@@ -193,7 +207,12 @@ async def test_operator_supervises_in_the_panel_and_a_guest_sees_nothing(
         await demo.check_frontend_can_load(ha)
         operator_id = await demo.ensure_operator(ha, paths, accounts)
         guest = await create_guest(ha)
-        await add_home_due_next_minute(ha, camera.url, operator_id, str(config["time_zone"]))
+        zone = str(config["time_zone"])
+        agreed = await add_home_due_next_minute(ha, camera.url, operator_id, zone)
+        # A second home due at the same time: its look ends "needs help", an urgent visit.
+        await add_home_due_next_minute(
+            ha, f"{camera.url}?home=1205", operator_id, zone, name=SECOND_HOME, agreed=agreed
+        )
         installer = await installer_walk(ha, camera.url)
         panels = await ha.ws("get_panels")
         await ha.close()
@@ -225,6 +244,9 @@ async def test_operator_supervises_in_the_panel_and_a_guest_sees_nothing(
         "chromium": str(CHROMIUM),
         "viewSeconds": VIEW_SECONDS,
         "dueTimeoutMs": 150_000,
+        "home": demo.HOME_NAME,
+        "second": SECOND_HOME,
+        "screens": str(SCREENS),
     }
     process = await asyncio.create_subprocess_exec(
         node,
@@ -276,6 +298,21 @@ async def test_operator_supervises_in_the_panel_and_a_guest_sees_nothing(
     assert visits["ackNotice"].endswith("you are on your way.")
     assert visits["doneNotice"].startswith("Visit to")
     assert visits["finishLeft"] == 0
+    # Urgent first: the second home's "needs help" above the consent visit raised before it.
+    assert visits["order"] == [True, False], visits
+    assert "needs help" in visits["urgent"], visits
+    assert "Urgent" in visits["urgent"], visits
+    assert "someone is on the way" in visits["urgent"], visits
+    # The consent visit, done, stays until its check's window ends, and says so.
+    assert "visit made; listed until the check it replaces ends at" in visits["doneText"], visits
+    # The note being typed survived the list being rebuilt, with the focus and the caret.
+    note = steps["note"]
+    assert note["rebuilt"] is True, note
+    assert note["kept"] == "Asleep, well", note
+    assert note["focusKey"] == f"note-{visits['visitId']}", note
+    assert note["typed"] == "Asleep, all well", note
+    for picture in ("panel-visits.png", "panel-visits-sv.png"):
+        assert (SCREENS / picture).stat().st_size > 10_000, picture
     # Skip tonight: a confirmation naming the night, the night shown as skipped, then Undo.
     skip = steps["skip"]
     assert skip["offered"] == 1, skip
@@ -289,3 +326,8 @@ async def test_operator_supervises_in_the_panel_and_a_guest_sees_nothing(
     assert skip_sv["asked"].startswith("Ställa in natten till "), skip_sv
     assert skip_sv["undoText"].startswith("Ångra inställd natt"), skip_sv
     assert "får tillsyn som avtalat" in skip_sv["notice"], skip_sv
+    urgent_sv, done_sv = steps["visits_sv"]["texts"]
+    assert "Brådskande" in urgent_sv, urgent_sv
+    assert "behöver hjälp" in urgent_sv, urgent_sv
+    assert "någon är på väg" in urgent_sv, urgent_sv
+    assert "besöket är gjort; visas tills tillsynen det ersätter slutar" in done_sv, done_sv

@@ -12,7 +12,11 @@ from custom_components.trygghetskamera.supervision import (
     Supervisor,
     VisitStage,
 )
-from custom_components.trygghetskamera.supervision.visits import MAX_ESCALATION_LEVEL
+from custom_components.trygghetskamera.supervision.visits import (
+    MAX_ESCALATION_LEVEL,
+    VisitBook,
+    visit_state,
+)
 
 from .helpers import TIMES, TZ, home, jan, key, of_type, run_until, types
 
@@ -306,3 +310,18 @@ def test_visits_saved_before_they_had_ids_are_kept_with_ids() -> None:
     assert second.stage is VisitStage.DONE
     assert second.done_by == "patrol"
     assert restored(sup).open_visits == sup.open_visits
+
+
+def test_a_done_visit_that_replaced_a_check_says_until_when_it_is_listed() -> None:
+    """The panel words a done `fault`/`no_consent` visit by the end of the check it replaced."""
+    book = VisitBook("ab")
+    start = jan(15, 22, 30)
+    end = start + timedelta(minutes=30)
+    held = book.raise_visit(start, SLOT_2230, Reason.FAULT, slot_end=end)
+    missed = book.raise_visit(start, SLOT_2230, Reason.MISSED, slot_end=end)
+    assert visit_state(held)["held_until"] is None
+    book.done(start + timedelta(minutes=5), "u", [held.visit_id, missed.visit_id], None)
+    [still] = book.open
+    assert still.visit_id == held.visit_id
+    assert visit_state(still)["stage"] == "done"
+    assert visit_state(still)["held_until"] == end.isoformat()

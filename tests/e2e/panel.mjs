@@ -1,6 +1,7 @@
 // Drives the "Tillsyn" panel in headless Chromium for tests/test_panel_e2e.py.
 // Usage: node tests/e2e/panel.mjs '<json>' with {base, operator, guest, artifacts, chromium,
-// viewSeconds, dueTimeoutMs}. Prints one JSON line per finding; exits non-zero on failure.
+// viewSeconds, dueTimeoutMs, home, second, screens}: `home` and `second` are the names of the
+// two homes due at the same minute; `screens` is where the docs' pictures are written. Prints one JSON line per finding; exits non-zero on failure.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -95,7 +96,7 @@ await withBrowser("en-US", async (page) => {
   await panel(page).locator('button[data-outcome="ok"]').click();
   await panel(page).locator("li.home").first().waitFor({ timeout: 15000 });
 
-  const home = panel(page).locator('li.home[data-status="due"]');
+  const home = panel(page).locator('li.home[data-status="due"]', { hasText: args.home });
   await home.waitFor({ timeout: args.dueTimeoutMs });
   report("due", { text: (await home.innerText()).replace(/\s+/g, " ") });
   await page.screenshot({ path: join(args.artifacts, "panel-list.png"), fullPage: true });
@@ -135,32 +136,71 @@ await withBrowser("en-US", async (page) => {
   await page.screenshot({ path: join(args.artifacts, "panel-follow-up.png"), fullPage: true });
   report("follow_up", { text: (await followUp.innerText()).replace(/\s+/g, " "), notice });
 
+  // The second home, due at the same minute: the look ends "Needs help", an urgent visit.
+  const second = panel(page).locator('li.home[data-status="due"]', { hasText: args.second });
+  await second.locator('button[data-action="start"]').click();
+  await until("the second home's first frame",
+    () => img.evaluate((image) => image.naturalWidth > 0), 15000);
+  await panel(page).locator('button[data-outcome="needs_help"]').click();
+  const urgent = panel(page).locator("section.visits li.visit.urgent-visit");
+  await urgent.waitFor({ timeout: 15000 });
+
   // The resident withdraws consent (the operator turns the switch off, as a home's staff may):
   // the pending follow-up becomes a visit at once, in the patrol's list.
-  await panel(page).evaluate((element) => {
+  await panel(page).evaluate((element, name) => {
     const hass = element.hass;
     const consent = Object.keys(hass.states).find((id) => id.startsWith("switch.")
-      && /consent|samtycke/i.test(hass.states[id].attributes.friendly_name || id));
+      && /consent|samtycke/i.test(hass.states[id].attributes.friendly_name || id)
+      && (hass.states[id].attributes.friendly_name || "").includes(name));
     return hass.callService("switch", "turn_off", { entity_id: consent });
-  });
-  const visit = panel(page).locator("section.visits li.visit").first();
+  }, args.home);
+  const visit = panel(page).locator("section.visits li.visit:not(.urgent-visit)").first();
   await visit.waitFor({ timeout: 15000 });
   const raised = (await visit.innerText()).replace(/\s+/g, " ");
+  const order = await panel(page).locator("section.visits li.visit")
+    .evaluateAll((items) => items.map((item) => item.classList.contains("urgent-visit")));
   await page.screenshot({ path: join(args.artifacts, "panel-open-visits.png"), fullPage: true });
   const visitId = await visit.getAttribute("data-visit-id");
+  const urgentId = await urgent.getAttribute("data-visit-id");
   await visit.locator('button[data-action="acknowledge"]').click();
   const mine = panel(page).locator(`li.visit[data-visit-id="${visitId}"]`);
   await until("the visit to be acknowledged",
     async () => (await mine.getAttribute("data-stage")) === "acknowledged", 15000);
   const acknowledged = (await mine.innerText()).replace(/\s+/g, " ");
   const ackNotice = (await panel(page).locator(".notice").textContent()).trim();
-  await mine.locator('[data-testid="visit-note"]').fill("Asleep, all well");
+
+  // A note half typed, the caret moved back into it: then the list is rebuilt with new data
+  // (a colleague acknowledges the urgent visit) and typing goes on where it was.
+  const note = mine.locator('[data-testid="visit-note"]');
+  await note.click();
+  await page.keyboard.type("Asleep, well");
+  for (let i = 0; i < 4; i++) await page.keyboard.press("ArrowLeft");
+  await note.evaluate((input) => { input.typedBefore = true; });
+  await panel(page).evaluate((element, id) =>
+    element.hass.callService("trygghetskamera", "visit_acknowledge", { visit_id: id }), urgentId);
+  const theirs = panel(page).locator(`li.visit[data-visit-id="${urgentId}"]`);
+  await until("the urgent visit to be acknowledged",
+    async () => (await theirs.getAttribute("data-stage")) === "acknowledged", 15000);
+  const rebuilt = await note.evaluate((input) => !input.typedBefore);
+  const kept = await note.inputValue();
+  const focusKey = await panel(page).evaluate((element) => {
+    const active = element.shadowRoot.activeElement;
+    return active && active.dataset ? active.dataset.focusKey : null;
+  });
+  await page.keyboard.type("all ");
+  const typed = await note.inputValue();
+  await note.evaluate((input) => input.blur());
+  await page.screenshot({ path: join(args.screens, "panel-visits.png"), fullPage: true });
+  report("note", { rebuilt, kept, focusKey, typed, visitId });
+
   await mine.locator('button[data-action="finish"]').click();
   // A consent visit stays (done) until the check it replaced has passed.
   await until("the visit to be done", async () => (await mine.count()) === 0
     || (await mine.getAttribute("data-stage")) === "done", 15000);
   const doneNotice = (await panel(page).locator(".notice").textContent()).trim();
-  report("visits", { raised, visitId, acknowledged, ackNotice, doneNotice,
+  const doneText = (await mine.count()) ? (await mine.innerText()).replace(/\s+/g, " ") : "";
+  report("visits", { raised, visitId, acknowledged, ackNotice, doneNotice, order, doneText,
+    urgent: (await theirs.innerText()).replace(/\s+/g, " "),
     finishLeft: await mine.locator('button[data-action="finish"]').count() });
 
   // Skip tonight asks first, naming the night; the list then says which night and offers Undo.
@@ -181,7 +221,9 @@ await withBrowser("en-US", async (page) => {
     await page.screenshot({ path: join(args.artifacts, "panel-skipped.png"), fullPage: true });
     await undo.click();
     await panel(page).locator('button[data-action="skip"]').first().waitFor({ timeout: 15000 });
-    undone = (await panel(page).locator('[data-testid="skipped-nights"]').count()) === 0;
+    await until("the skipped night to go from the list", async () =>
+      (await panel(page).locator('[data-testid="skipped-nights"]').count()) === 0, 15000);
+    undone = true;
   }
   report("skip", { offered: skipOffered, asked, skipped, undone,
     notice: (await panel(page).locator(".notice").textContent()).trim() });
@@ -204,7 +246,16 @@ await withBrowser("sv-SE", async (page) => {
   const undoText = (await undo.textContent()).trim();
   await page.screenshot({ path: join(args.artifacts, "panel-skipped-sv.png"), fullPage: true });
   await undo.click();
-  await panel(page).locator('button[data-action="skip"]').first().waitFor({ timeout: 15000 });
+  await until("the skipped night to go from the list", async () =>
+    (await panel(page).locator('[data-testid="skipped-nights"]').count()) === 0, 15000);
   report("skip_sv", { header, asked, undoText,
     notice: (await panel(page).locator(".notice").textContent()).trim() });
+
+  // Open visits in Swedish: the urgent one first, on its way, with a note being written.
+  const urgent = panel(page).locator("section.visits li.visit.urgent-visit");
+  await urgent.locator('[data-testid="visit-note"]').fill("Larmade, sitter på sängkanten");
+  await urgent.locator('[data-testid="visit-note"]').evaluate((input) => input.blur());
+  await page.screenshot({ path: join(args.screens, "panel-visits-sv.png"), fullPage: true });
+  report("visits_sv", { texts: await panel(page).locator("section.visits li.visit")
+    .evaluateAll((items) => items.map((item) => item.innerText.replace(/\s+/g, " "))) });
 });

@@ -37,6 +37,7 @@ const STRINGS = {
     open_visits: "Open visits",
     since_raised: (n) => (n === 1 ? "raised 1 minute ago" : `raised ${n} minutes ago`),
     stage: { required: "nobody on the way yet", acknowledged: "someone is on the way", done: "done" },
+    done_held: (time) => `visit made; listed until the check it replaces ends at ${time}`,
     escalated: (n) => `escalated (level ${n})`,
     overdue: "overdue",
     acknowledge: "On my way",
@@ -89,6 +90,11 @@ const STRINGS = {
       not_operator: "You are not an operator of this home.",
       outside_slot: "No supervision is due now.",
       no_consent: "The resident has not consented.",
+      decision_ended: "The decision for digital supervision has ended: make a physical visit instead.",
+      logged_out: "The login that started the look has ended.",
+      user_inactive: "Your user account is deactivated.",
+      privacy_entity_changed: "The home's privacy switch was changed: start the look again.",
+      view_changed: "The home's view was changed: start the look again.",
       skipped: "Tonight's checks are skipped.",
       fault: "The equipment has a fault: make a physical visit instead.",
       busy: "Someone else is looking at this home right now.",
@@ -130,6 +136,7 @@ const STRINGS = {
     open_visits: "Öppna besök",
     since_raised: (n) => (n === 1 ? "för 1 minut sedan" : `för ${n} minuter sedan`),
     stage: { required: "ingen på väg än", acknowledged: "någon är på väg", done: "gjort" },
+    done_held: (time) => `besöket är gjort; visas tills tillsynen det ersätter slutar ${time}`,
     escalated: (n) => `eskalerat (nivå ${n})`,
     overdue: "försenat",
     acknowledge: "På väg",
@@ -182,6 +189,11 @@ const STRINGS = {
       not_operator: "Du är inte operatör för det här boendet.",
       outside_slot: "Ingen tillsyn är aktuell nu.",
       no_consent: "Brukaren har inte samtyckt.",
+      decision_ended: "Beslutet om digital tillsyn har upphört: gör ett fysiskt besök i stället.",
+      logged_out: "Inloggningen som startade titten har upphört.",
+      user_inactive: "Ditt användarkonto är inaktiverat.",
+      privacy_entity_changed: "Boendets integritetsbrytare har ändrats: starta titten igen.",
+      view_changed: "Boendets bildvy har ändrats: starta titten igen.",
       skipped: "Nattens tillsyner är inställda.",
       fault: "Utrustningen har ett fel: gör ett fysiskt besök i stället.",
       busy: "Någon annan tittar på det här boendet just nu.",
@@ -310,6 +322,9 @@ class TrygghetskameraPanel extends HTMLElement {
     this._notice = { text: "", error: false };
     this._busy = false;
     this._renderedKey = "";
+    // Notes being typed, by visit id: the list is rebuilt on every minute and every change of
+    // the data, and a half-written note must not be lost with its input field.
+    this._drafts = new Map();
   }
 
   set hass(hass) {
@@ -439,6 +454,8 @@ class TrygghetskameraPanel extends HTMLElement {
     // Keep the keyboard where it was: a poll re-renders the list.
     const focused = this.shadowRoot.activeElement;
     const focusKey = focused && focused.dataset ? focused.dataset.focusKey : null;
+    const caret = focused && focused.tagName === "INPUT"
+      ? [focused.selectionStart, focused.selectionEnd, focused.selectionDirection] : null;
     const t = this._t;
     const root = this.shadowRoot;
     root.textContent = "";
@@ -457,6 +474,7 @@ class TrygghetskameraPanel extends HTMLElement {
     if (focusKey) {
       const again = root.querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`);
       if (again) again.focus();
+      if (again && caret && again.tagName === "INPUT") again.setSelectionRange(...caret);
     }
   }
 
@@ -478,15 +496,24 @@ class TrygghetskameraPanel extends HTMLElement {
   /** The patrol's list: every open visit of every home, urgent first, then the oldest. */
   _renderVisits(visits) {
     const t = this._t;
+    // Drafts of visits that are no longer open (done elsewhere) go with them.
+    const open = new Set(visits.filter(({ visit }) => visit.stage !== "done")
+      .map(({ visit }) => visit.visit_id));
+    for (const id of [...this._drafts.keys()]) if (!open.has(id)) this._drafts.delete(id);
     return el("section", { class: "visits", "aria-label": t.open_visits },
       el("h2", {}, t.open_visits),
       el("ol", {}, visits.map(({ home, visit }) => {
         const minutes = Math.max(0, Math.floor((Date.now() - Date.parse(visit.raised)) / 60000));
-        const notes = [t.stage[visit.stage] || visit.stage];
+        // A visit made in place of a whole check stays listed until that check's window ends.
+        const stage = visit.stage === "done" && visit.held_until
+          ? t.done_held(this._time(visit.held_until)) : t.stage[visit.stage] || visit.stage;
+        const notes = [stage];
         if (visit.escalations) notes.push(t.escalated(visit.escalations));
         if (visit.overdue) notes.push(t.overdue);
         const noteInput = el("input", { type: "text", maxlength: "500", "aria-label": t.note,
-          placeholder: t.note, "data-focus-key": `note-${visit.visit_id}`, "data-testid": "visit-note" });
+          placeholder: t.note, "data-focus-key": `note-${visit.visit_id}`, "data-testid": "visit-note",
+          oninput: (event) => this._drafts.set(visit.visit_id, event.target.value) });
+        noteInput.value = this._drafts.get(visit.visit_id) || "";
         const actions = [];
         if (visit.stage === "required") {
           actions.push(el("button", { type: "button", "data-action": "acknowledge",
@@ -806,6 +833,7 @@ class TrygghetskameraPanel extends HTMLElement {
     if (note && note.trim()) data.note = note.trim();
     try {
       await this._hass.callService(DOMAIN, action, data);
+      if (action === "visit_done") this._drafts.delete(visit.visit_id);
       const t = this._t;
       this._setNotice(action === "visit_done" ? t.visit_done_ok(home.name) : t.acknowledge_ok(home.name));
     } catch (err) {

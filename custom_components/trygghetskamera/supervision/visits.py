@@ -101,6 +101,8 @@ def visit_state(visit: Visit) -> dict[str, Any]:
         "stage": str(visit.stage),
         "escalations": visit.escalations,
         "overdue": visit.overdue,
+        # A done visit that replaced a whole check stays open until that check's window ends.
+        "held_until": _dump(visit.slot_end) if visit.done else None,
     }
 
 
