@@ -437,6 +437,24 @@ async def test_without_consent_the_camera_stays_in_privacy_mode(
     assert camera.privacy
 
 
+async def test_without_consent_no_probe_decodes_the_room_even_without_a_privacy_switch(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, camera: MjpegServer
+) -> None:
+    """Consent withdrawn: the room is not decoded before the slot, privacy switch or not."""
+    home = await new_home(hass, freezer, camera.url, at("21:00"))
+    await home.runtime.async_set_consent(False, home.operator_id)
+    await hass.async_block_till_done()
+
+    await home.go(at("22:30") - PROBE_LEAD)
+    assert await audit_records(hass, home.entry.entry_id, "camera_probe") == []
+    # With consent given again, the next slot's probe runs as before.
+    await home.runtime.async_set_consent(True, home.operator_id)
+    await hass.async_block_till_done()
+    await home.go(at("23:30"))  # the 22:30 slot is over; the probe is armed for 01:30's
+    await home.go(at("01:30") - PROBE_LEAD)
+    assert len(await audit_records(hass, home.entry.entry_id, "camera_probe")) == 1
+
+
 async def test_a_look_ending_while_a_probe_decodes_leaves_privacy_mode_to_the_probe(
     hass: HomeAssistant,
     hass_storage: dict[str, Any],

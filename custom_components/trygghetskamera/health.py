@@ -49,7 +49,6 @@ from .const import (
     CONF_MIN_POWER_W,
     CONF_PLUG_ENTITY,
     CONF_POWER_ENTITY,
-    CONF_PRIVACY_ENTITY,
     DEFAULT_MIN_POWER_W,
     DOMAIN,
 )
@@ -367,12 +366,10 @@ class HealthMonitor:
         if self.runtime.gate.live is not None:
             # A look is running: it shows whether the camera works, and its end is watched.
             return
-        if (
-            self.runtime.entry.options.get(CONF_PRIVACY_ENTITY)
-            and not self.runtime.supervisor.consent
-        ):
-            # Consent withdrawn: the camera stays in privacy mode, so there is nothing to judge
-            # (its black picture would be a false camera fault); the slots are visits anyway.
+        if not self.runtime.supervisor.consent:
+            # Consent withdrawn: decoding the room, even by a machine that keeps nothing, is
+            # processing that needs the consent, and a camera in privacy mode would only show
+            # black (a false camera fault). The slots are physical visits anyway.
             return
         # The runtime reports the result back through `async_camera_probed`.
         await self.runtime.async_probe_camera(None)
