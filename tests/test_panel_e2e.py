@@ -305,6 +305,9 @@ async def test_operator_supervises_in_the_panel_and_a_guest_sees_nothing(
     assert "someone is on the way" in visits["urgent"], visits
     # The consent visit, done, stays until its check's window ends, and says so.
     assert "visit made; listed until the check it replaces ends at" in visits["doneText"], visits
+    # ... and the home's card says the visit is made, with no second "Visit done".
+    assert "Visit made (no consent)" in visits["homeCard"], visits
+    assert visits["homeVisitDone"] == 0, visits
     # The note being typed survived the list being rebuilt, with the focus and the caret.
     note = steps["note"]
     assert note["rebuilt"] is True, note

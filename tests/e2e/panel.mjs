@@ -199,7 +199,10 @@ await withBrowser("en-US", async (page) => {
     || (await mine.getAttribute("data-stage")) === "done", 15000);
   const doneNotice = (await panel(page).locator(".notice").textContent()).trim();
   const doneText = (await mine.count()) ? (await mine.innerText()).replace(/\s+/g, " ") : "";
+  const homeCard = panel(page).locator("li.home", { hasText: args.home });
   report("visits", { raised, visitId, acknowledged, ackNotice, doneNotice, order, doneText,
+    homeCard: (await homeCard.locator(".top").innerText()).replace(/\s+/g, " "),
+    homeVisitDone: await homeCard.locator('button[data-action="visit-done"]').count(),
     urgent: (await theirs.innerText()).replace(/\s+/g, " "),
     finishLeft: await mine.locator('button[data-action="finish"]').count() });
 

@@ -38,6 +38,7 @@ const STRINGS = {
     since_raised: (n) => (n === 1 ? "raised 1 minute ago" : `raised ${n} minutes ago`),
     stage: { required: "nobody on the way yet", acknowledged: "someone is on the way", done: "done" },
     done_held: (time) => `visit made; listed until the check it replaces ends at ${time}`,
+    visit_made: "Visit made",
     escalated: (n) => `escalated (level ${n})`,
     overdue: "overdue",
     acknowledge: "On my way",
@@ -137,6 +138,7 @@ const STRINGS = {
     since_raised: (n) => (n === 1 ? "för 1 minut sedan" : `för ${n} minuter sedan`),
     stage: { required: "ingen på väg än", acknowledged: "någon är på väg", done: "gjort" },
     done_held: (time) => `besöket är gjort; visas tills tillsynen det ersätter slutar ${time}`,
+    visit_made: "Besök gjort",
     escalated: (n) => `eskalerat (nivå ${n})`,
     overdue: "försenat",
     acknowledge: "På väg",
@@ -572,7 +574,12 @@ class TrygghetskameraPanel extends HTMLElement {
     if (home.faults && home.faults.length) {
       rows.push(el("dt", {}, t.faults), el("dd", { class: "warn" }, home.faults.join(", ")));
     }
-    const status = t.status[home.status] || home.status;
+    // Every open visit made, only waiting for the end of the check it replaced: say so, and
+    // offer no second "Visit done" for it.
+    const visits = home.open_visits || [];
+    const made = home.visit_required && visits.length > 0
+      && visits.every((visit) => visit.stage === "done");
+    const status = made ? t.visit_made : t.status[home.status] || home.status;
     const reason = home.visit_required && home.reason ? ` (${t.reason[home.reason] || home.reason})` : "";
     const actions = [];
     if (home.may_view) {
@@ -586,7 +593,7 @@ class TrygghetskameraPanel extends HTMLElement {
         disabled: this._busy, onclick: () => this._start(home, "commissioning") },
       t.start_commissioning));
     }
-    if (home.visit_required && home.device_id) {
+    if (home.visit_required && !made && home.device_id) {
       actions.push(el("button", { type: "button", class: "secondary",
         "data-focus-key": `visit-${home.entry_id}`, "data-action": "visit-done", disabled: this._busy,
         onclick: () => this._visitDone(home) }, t.visit_done));
