@@ -160,6 +160,8 @@ def short(filename: str) -> str:
     for marker in ("site-packages/", "custom_components/", "/lib/python3"):
         if marker in filename:
             _, _, tail = filename.partition(marker)
+            if marker == "/lib/python3":
+                return tail.partition("/")[2]
             return tail if marker != "custom_components/" else marker + tail
     return str(Path(filename).name)
 
@@ -229,13 +231,18 @@ class SetupProfile:
             if snapshot is not None and before is not None:
                 areas, files = memory_by_area(snapshot, before)
                 parts.append(area_table(f"{name}: memory still allocated, by area", areas, "MiB"))
-                parts.append(f"{name}: top files (MiB, blocks)")
-                parts += [
-                    f"  {mib:8.2f} MiB {count:8d}  {short(filename)}"
-                    for filename, mib, count in files[:25]
-                ]
-                parts.append(f"{name}: top lines")
-                parts += list(top_lines(snapshot, before, 25))
+                parts.append(
+                    "\n".join(
+                        [
+                            f"{name}: top files (MiB, blocks)",
+                            *(
+                                f"  {mib:8.2f} MiB {count:8d}  {short(filename)}"
+                                for filename, mib, count in files[:25]
+                            ),
+                        ]
+                    )
+                )
+                parts.append("\n".join([f"{name}: top lines", *top_lines(snapshot, before, 25)]))
                 before = snapshot
         summary = "\n\n".join(parts)
         print(summary, flush=True)
