@@ -488,6 +488,9 @@ async def test_reconfigure_changes_camera_and_keeps_password(
         )
         assert result["type"] is FlowResultType.ABORT
         assert result["reason"] == "reconfigure_successful"
+        # Our own message ("commission it again"), not Home Assistant's generic one: the
+        # frontend looks the reason up in the translation domain the flow names.
+        assert result.get("translation_domain") in (None, DOMAIN), result
         await hass.async_block_till_done()
     assert entry.data[CONF_STREAM_URL] == new.url
     assert entry.data[CONF_PASSWORD] == "hemligt"

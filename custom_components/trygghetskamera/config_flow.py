@@ -977,8 +977,13 @@ class TrygghetskameraConfigFlow(HomeOptionSteps, ConfigFlow, domain=DOMAIN):
                         if key not in (CONF_USERNAME, CONF_PASSWORD, CONF_ONVIF_PORT)
                     }
                     await async_audit_reconfigure(self.hass, entry, user_input[CONF_STREAM_URL])
+                    # The reason named: Home Assistant's default would show its generic
+                    # "Reconfiguration was successful" instead of "commission it again".
                     return self.async_update_reload_and_abort(
-                        entry, unique_id=unique_id, data=data | user_input
+                        entry,
+                        unique_id=unique_id,
+                        data=data | user_input,
+                        reason="reconfigure_successful",
                     )
         defaults = user_input or dict(entry.data)
         return self.async_show_form(
