@@ -77,5 +77,6 @@ def _watch_diagnostics(entry: ConfigEntry[Any]) -> dict[str, Any]:
             "last_seen": watch.last_seen.isoformat() if watch.last_seen else None,
             "homes": len(watch.plan.get("homes") or []),
             "raised": len(watch.raised),
+            "will_topic": watch.will_followed,
         }
     return diagnostics

@@ -144,6 +144,11 @@ class WatchRuntime:
         return self.down_since is not None
 
     @property
+    def will_followed(self) -> str | None:
+        """The watched installation's MQTT will topic this watch is subscribed to, if any."""
+        return self._will_topic if self._unsub_will is not None else None
+
+    @property
     def label(self) -> str:
         """How the installation is named in the notices: its name, or its id."""
         return str(self.plan.get("name") or self.installation_id)
