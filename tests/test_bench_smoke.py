@@ -2,8 +2,9 @@
 
 Each bench runs as it would by hand, in a process of its own (`python -m bench.<name>`): the
 point is that it still works and still checks itself, not its figures. Each also runs once with
-its simulated thing broken (no camera, a covered lens) and must then exit
-non-zero with the reason, instead of printing figures of a night that never happened.
+its simulated thing broken (no camera, a covered lens, an installation without its will) and
+must then exit non-zero with the reason, instead of printing figures of a night that never
+happened.
 """
 
 from __future__ import annotations
