@@ -2,58 +2,21 @@
 // Usage: node tests/e2e/panel.mjs '<json>' with {base, operator, guest, artifacts, chromium,
 // viewSeconds, dueTimeoutMs, home, second, screens}: `home` and `second` are the names of the
 // two homes due at the same minute; `screens` is where the docs' pictures are written. Prints one JSON line per finding; exits non-zero on failure.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { login as haLogin, report, until, withBrowser as browser } from "./common.mjs";
 
 const args = JSON.parse(process.argv[2]);
-const report = (step, data = {}) => console.log(JSON.stringify({ step, ...data }));
 
-async function withBrowser(locale, body) {
-  const userDataDir = mkdtempSync(join(tmpdir(), "tk-chromium-"));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: args.chromium,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    viewport: { width: 360, height: 780 },
-    locale,
-  });
-  try {
-    const page = context.pages()[0] || (await context.newPage());
-    page.setDefaultTimeout(30000);
-    return await body(page);
-  } finally {
-    await context.close();
-    rmSync(userDataDir, { recursive: true, force: true });
-  }
-}
+/** A phone-sized headless Chromium in `locale`. */
+const withBrowser = (locale, body) => browser({ executablePath: args.chromium, locale }, body);
 
 /** Log in through Home Assistant's own login page, then land on the panel. */
 async function login(page, account) {
-  await page.goto(`${args.base}/trygghetskamera`);
-  await page.locator('input[name="username"], input[autocomplete="username"]').first().fill(account.username);
-  await page.locator('input[name="password"], input[type="password"]').first().fill(account.password);
-  await page.keyboard.press("Enter");
-  await page.waitForURL(/\/trygghetskamera/, { timeout: 60000 });
+  await haLogin(page, args.base, account, "/trygghetskamera");
   await page.locator("trygghetskamera-panel").waitFor({ state: "attached", timeout: 60000 });
-  // Home Assistant's launch screen goes once the frontend has loaded.
-  await page.locator("#ha-launch-screen").waitFor({ state: "detached", timeout: 60000 });
 }
 
 const panel = (page) => page.locator("trygghetskamera-panel");
-
-/** Poll `probe` until it returns a truthy value, for at most `ms` milliseconds. */
-async function until(what, probe, ms) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 await withBrowser("sv-SE", async (page) => {
   await login(page, args.guest);
