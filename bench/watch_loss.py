@@ -365,7 +365,7 @@ async def will_trial(
         await watcher.poll(
             f"{trial}: the watcher never subscribed to the will",
             lambda: (
-                watcher.runtime._will_topic == WILL_TOPIC
+                watcher.runtime.will_followed == WILL_TOPIC
                 and not client.is_pending_subscription(WILL_TOPIC)
             ),
         )
