@@ -6,6 +6,7 @@ a simulated Zigbee2MQTT hub as its own process, and Home Assistant's MQTT integr
 through its config flow; the home's equipment comes from MQTT discovery, its camera is a stream.
 """
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -13,6 +14,21 @@ import re
 import socket
 import subprocess
 import sys
+
+import aiohttp
+import pytest
+
+from scripts.demo.client import HomeAssistant
+from scripts.demo.config import (
+    Paths,
+    PortTaken,
+    ephemeral_ports,
+    free_port,
+    link_integration,
+    write_configuration,
+    write_http_config,
+)
+from scripts.demo.processes import Hass
 
 ROOT = Path(__file__).parent.parent
 # A cold start here is ~25 s (Home Assistant, onboarding, the config flows), and up to 256 s
@@ -180,3 +196,49 @@ def test_demo_moves_broker_and_camera_to_new_ports_when_their_old_ones_are_taken
     assert credentials["mqtt"]["port"] == new_port
     assert credentials["camera"]["port"] == new_camera_port
     assert os.path.exists(tmp_path / "broker" / "mosquitto.log")
+
+
+def test_the_demo_chooses_home_assistants_port_outside_the_ephemeral_range(
+    socket_enabled: None,
+) -> None:
+    """Any outgoing connection may take an ephemeral port before Home Assistant binds it.
+
+    Seen in 1 of 20 starts on a busy machine: another program's MQTT client got the port as its
+    local end; Home Assistant failed to bind, went into recovery mode and listened on every
+    interface on port 8123 while the demo waited for it on the chosen port.
+    """
+    ephemeral = ephemeral_ports()
+    ports = {free_port() for _ in range(20)}
+    assert [port for port in ports if port in ephemeral] == []
+    assert all(1024 < port < 65536 for port in ports)
+
+
+async def test_home_assistant_that_cannot_bind_its_port_is_noticed_at_once(
+    tmp_path: Path, socket_enabled: None
+) -> None:
+    """A real hass on a port that is taken: PortTaken at once, not the API's long timeout.
+
+    The demo then starts it again on another port (with --port 0) or stops with the reason.
+    """
+    paths = Paths(tmp_path / "config")
+    paths.config.mkdir(parents=True)
+    link_integration(paths.config)
+    write_configuration(paths.config)
+    # As it happened: the port is the local end of some program's connection (here to a
+    # listener of the test's own), so nothing answers there and Home Assistant cannot bind it.
+    with socket.socket() as peer, socket.socket() as client:
+        peer.bind(("127.0.0.1", 0))
+        peer.listen()
+        client.bind(("127.0.0.1", 0))
+        client.connect(peer.getsockname())
+        port = client.getsockname()[1]
+        write_http_config(paths.config, port)
+        hass = Hass(paths)
+        process = hass.start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                with pytest.raises(PortTaken, match=f"127.0.0.1:{port}"):
+                    await HomeAssistant(session, port).wait_for_api(process, paths.console)
+        finally:
+            # In recovery mode, on Home Assistant's default port: stopped at once.
+            await asyncio.to_thread(hass.stop)

@@ -18,6 +18,7 @@ from .config import (
     Account,
     DemoError,
     Paths,
+    PortTaken,
     Timings,
     ensure_port_free,
     free_port,
@@ -38,6 +39,9 @@ from .onboarding import (
 )
 from .processes import CameraProcess, Hass, HubProcess, read_commands, start_broker, tail
 from .report import report
+
+# With --port 0: if something takes the chosen port before Home Assistant binds it, another.
+PORT_ATTEMPTS = 3
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -81,7 +85,7 @@ async def bring_up(
     assert hass.process is not None
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
         ha = HomeAssistant(session, port)
-        await ha.wait_for_api(hass.process)
+        await ha.wait_for_api(hass.process, hass.paths.console)
         timings.api_answered = time.monotonic()
         if not bootstrap_demo:
             return None
@@ -165,20 +169,32 @@ def main(argv: list[str]) -> int:
         hub.start()
         camera.wait_ready()
         timings.camera_ready = time.monotonic()
-        timings.hass_started = time.monotonic()
-        hass.start()
-        demo = asyncio.run(
-            bring_up(
-                hass,
-                port,
-                timings,
-                bootstrap_demo=True,
-                accounts=accounts,
-                hub=hub,
-                camera=camera,
-                check=args.check,
-            )
-        )
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            timings.hass_started = time.monotonic()
+            hass.start()
+            try:
+                demo = asyncio.run(
+                    bring_up(
+                        hass,
+                        port,
+                        timings,
+                        bootstrap_demo=True,
+                        accounts=accounts,
+                        hub=hub,
+                        camera=camera,
+                        check=args.check,
+                    )
+                )
+            except PortTaken as err:
+                # In recovery mode now, on its default port: stopped at once.
+                hass.stop()
+                if args.port != 0 or attempt == PORT_ATTEMPTS:
+                    raise
+                port = free_port()
+                write_http_config(paths.config, port)
+                print(f"demo: {err}; starting it again on port {port}", flush=True)
+            else:
+                break
         assert demo is not None
         report(demo, timings, paths, hub, camera, broker_line=broker_line, check=args.check)
         if args.check:

@@ -4,12 +4,22 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 import json
+from pathlib import Path
 import subprocess
 from typing import Any
 
 import aiohttp
 
-from .config import API_TIMEOUT_S, Account, DemoError
+from .config import API_TIMEOUT_S, HTTP_BIND_FAILED, Account, DemoError, PortTaken
+
+
+def bind_failure(console: Path) -> str | None:
+    """The line in which Home Assistant says its HTTP server could not bind, if it did."""
+    try:
+        text = console.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return next((line.strip() for line in text.splitlines() if HTTP_BIND_FAILED in line), None)
 
 
 class HomeAssistant:
@@ -25,22 +35,34 @@ class HomeAssistant:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._ws_id = 0
 
-    async def wait_for_api(self, process: subprocess.Popen[bytes]) -> None:
+    async def wait_for_api(
+        self, process: subprocess.Popen[bytes], console: Path | None = None
+    ) -> None:
         """Poll the API until it answers.
 
         It asks /auth/providers, the first call of the login page, rather than /api/: without
         a token /api/ answers 401, which HA counts as a failed login and announces with a
-        "Login attempt failed" notification in the UI.
+        "Login attempt failed" notification in the UI. If `console` (what the hass process
+        prints) says its HTTP server could not bind, raise PortTaken at once: it would never
+        answer there (it goes into recovery mode on its default port instead).
         """
         async with deadline(API_TIMEOUT_S, "Home Assistant's API to answer"):
+            polls = 0
             while True:
                 if process.poll() is not None:
                     raise DemoError(f"Home Assistant exited with code {process.returncode}")
+                polls += 1
+                if console is not None and polls % 10 == 0 and (line := bind_failure(console)):
+                    raise PortTaken(f"Home Assistant could not listen on {self.base}: {line}")
                 try:
                     # Any answer will do: before onboarding it is 400 "onboarding_required".
-                    async with self.session.get(f"{self.base}/auth/providers"):
+                    # Bounded, so that whatever listens there without answering cannot hold
+                    # up the check of the console.
+                    async with self.session.get(
+                        f"{self.base}/auth/providers", timeout=aiohttp.ClientTimeout(total=10)
+                    ):
                         return
-                except aiohttp.ClientError, OSError:
+                except aiohttp.ClientError, OSError, TimeoutError:
                     pass
                 await asyncio.sleep(0.1)
 

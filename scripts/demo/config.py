@@ -104,6 +104,14 @@ class DemoError(Exception):
     """The demo could not be started or did not come up as it should."""
 
 
+class PortTaken(DemoError):
+    """Home Assistant could not listen on its port: something took it after the demo chose it."""
+
+
+# What Home Assistant prints when its HTTP server cannot bind (it then restarts in recovery mode).
+HTTP_BIND_FAILED = "Failed to create HTTP server at port"
+
+
 @dataclass
 class Paths:
     """Where the demo keeps its things."""
@@ -183,11 +191,50 @@ def local_time_zone() -> str:
     return "UTC"
 
 
+def ephemeral_ports() -> range:
+    """The ports the kernel hands out to outgoing connections (and to a bind on port 0)."""
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text(encoding="utf-8")
+        low, high = (int(number) for number in text.split())
+    except OSError, ValueError:
+        return range(32768, 61000)  # Linux's default
+    return range(low, high + 1)
+
+
 def free_port() -> int:
-    """Ask the kernel for a free loopback port."""
+    """A free loopback port for Home Assistant, outside the ephemeral range.
+
+    Home Assistant binds it tens of seconds after it is chosen (after the camera, the broker,
+    the hub and its own start). A port from the ephemeral range (what a bind on port 0 gives)
+    may meanwhile become the local end of any outgoing connection on the machine, another
+    program's client of its own broker say; Home Assistant then fails to bind, restarts in
+    recovery mode and falls back to its default, every interface on port 8123 (seen in 1 of
+    20 starts on a busy machine). No outgoing connection takes a port outside that range.
+    """
+    ephemeral = ephemeral_ports()
+    candidates = [
+        port for port in range(20000, 65536) if not ephemeral.start <= port < ephemeral.stop
+    ]
+    for port in secrets.SystemRandom().sample(candidates, min(50, len(candidates))):
+        if port_is_free(port):
+            return port
+    # Nothing free outside the range (or no such ports here): as the kernel chooses.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """Whether Home Assistant could listen on 127.0.0.1:port now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As Home Assistant's server does: connections of a previous run lingering in
+        # TIME_WAIT do not make the port busy, a listening socket does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def ensure_port_free(port: int) -> None:
