@@ -36,9 +36,11 @@ VIEW_SECONDS = 10
 CAMERA_SIZE = (640, 480)
 GUEST = ("nightguest", "Night guest")
 SECOND_HOME = "Demo 1205"
+# Due at the same minute too: the Swedish operator's look.
+THIRD_HOME = "Demo 1207"
 SCREENS = REPO / "docs" / "screens"
 # The browser part: three logins, up to a minute for the slot to open, two looks.
-BROWSER_TIMEOUT_S = 300.0
+BROWSER_TIMEOUT_S = 420.0
 # The panel shows the bed sensor. This test runs no broker or hub (the MQTT path has its own
 # tests), so its home's bed sensor is a template entity added to the demo's configuration.
 BED = "binary_sensor.stand_in_bed"
@@ -213,6 +215,9 @@ async def test_operator_supervises_in_the_panel_and_a_guest_sees_nothing(
         await add_home_due_next_minute(
             ha, f"{camera.url}?home=1205", operator_id, zone, name=SECOND_HOME, agreed=agreed
         )
+        await add_home_due_next_minute(
+            ha, f"{camera.url}?home=1207", operator_id, zone, name=THIRD_HOME, agreed=agreed
+        )
         installer = await installer_walk(ha, camera.url)
         panels = await ha.ws("get_panels")
         await ha.close()
@@ -246,6 +251,7 @@ async def test_operator_supervises_in_the_panel_and_a_guest_sees_nothing(
         "dueTimeoutMs": 150_000,
         "home": demo.HOME_NAME,
         "second": SECOND_HOME,
+        "third": THIRD_HOME,
         "screens": str(SCREENS),
     }
     process = await asyncio.create_subprocess_exec(
@@ -334,3 +340,12 @@ async def test_operator_supervises_in_the_panel_and_a_guest_sees_nothing(
     assert "behöver hjälp" in urgent_sv, urgent_sv
     assert "någon är på väg" in urgent_sv, urgent_sv
     assert "besöket är gjort; visas tills tillsynen det ersätter slutar" in done_sv, done_sv
+    # The look itself in Swedish: the third home, due, looked at, "OK" recorded.
+    look_sv = steps["look_sv"]
+    assert "Dags nu" in look_sv["due"], look_sv
+    assert "Starta tillsyn" in look_sv["due"], look_sv
+    assert look_sv["title"] == f"Tillsyn: {THIRD_HOME}", look_sv
+    assert look_sv["countdown"].endswith("s kvar"), look_sv
+    assert look_sv["prompt"] == "Vad såg du?", look_sv
+    assert look_sv["notice"] == f"{THIRD_HOME}: ”OK” registrerat.", look_sv
+    assert re.search(r"Tittat \d\d[:.]\d\d, OK", look_sv["after"]), look_sv

@@ -217,6 +217,29 @@ await withBrowser("sv-SE", async (page) => {
   report("skip_sv", { header, asked, undoText,
     notice: (await panel(page).locator(".notice").textContent()).trim() });
 
+  // The look itself in Swedish: the third home, due at the same minute, looked at, "OK".
+  const third = panel(page).locator('li.home[data-status="due"]', { hasText: args.third });
+  await third.waitFor({ timeout: 30000 });
+  const due = (await third.innerText()).replace(/\s+/g, " ");
+  await third.locator('button[data-action="start"]').click();
+  const img = panel(page).locator('[data-testid="live-image"]');
+  await until("the third home's first frame",
+    () => img.evaluate((image) => image.naturalWidth > 0), 15000);
+  const title = (await panel(page).locator("section.live h2").textContent()).trim();
+  const countdown = (await panel(page).locator('[data-testid="countdown"]').textContent()).trim();
+  const liveText = await panel(page).locator("section.live").innerText();
+  const prompt = liveText.includes("Vad såg du?") ? "Vad såg du?" : liveText;
+  await page.screenshot({ path: join(args.artifacts, "panel-live-sv.png"), fullPage: true });
+  await panel(page).locator('button[data-outcome="ok"]').click();
+  await until("the look's outcome to be recorded", async () =>
+    (await panel(page).locator(".notice").textContent()).includes(args.third), 15000);
+  const notice = (await panel(page).locator(".notice").textContent()).trim();
+  const card = panel(page).locator("li.home", { hasText: args.third });
+  await until("the card to say what was seen", async () =>
+    (await card.innerText()).includes("Tittat"), 15000);
+  report("look_sv", { due, title, countdown, prompt, notice,
+    after: (await card.innerText()).replace(/\s+/g, " ") });
+
   // Open visits in Swedish: the urgent one first, on its way, with a note being written.
   const urgent = panel(page).locator("section.visits li.visit.urgent-visit");
   await urgent.locator('[data-testid="visit-note"]').fill("Larmade, sitter på sängkanten");
