@@ -35,7 +35,8 @@ const STRINGS = {
     },
     urgent: "Urgent",
     open_visits: "Open visits",
-    since_raised: (n) => (n === 1 ? "raised 1 minute ago" : `raised ${n} minutes ago`),
+    since_raised: (n) => (n < 1 ? "raised just now"
+      : n === 1 ? "raised 1 minute ago" : `raised ${n} minutes ago`),
     stage: { required: "nobody on the way yet", acknowledged: "someone is on the way", done: "done" },
     done_held: (time) => `visit made; listed until the check it replaces ends at ${time}`,
     visit_made: "Visit made",
@@ -135,7 +136,8 @@ const STRINGS = {
     },
     urgent: "Brådskande",
     open_visits: "Öppna besök",
-    since_raised: (n) => (n === 1 ? "för 1 minut sedan" : `för ${n} minuter sedan`),
+    since_raised: (n) => (n < 1 ? "alldeles nyss"
+      : n === 1 ? "för 1 minut sedan" : `för ${n} minuter sedan`),
     stage: { required: "ingen på väg än", acknowledged: "någon är på väg", done: "gjort" },
     done_held: (time) => `besöket är gjort; visas tills tillsynen det ersätter slutar ${time}`,
     visit_made: "Besök gjort",
