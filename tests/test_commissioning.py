@@ -74,7 +74,7 @@ async def add_new_home(
 
 
 def missing(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, str] | None:
-    """What the repair issue shows as "done" or "missing"; None without an issue."""
+    """What the repair issue marks as done (✓) or missing (✗); None without an issue."""
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"not_commissioned_{entry.entry_id}")
     if issue is None:
         return None
@@ -125,9 +125,9 @@ async def test_commissioning_needs_camera_equipment_and_a_look_with_the_staff(
     entry = await add_new_home(hass, freezer, night_video, [operator.user.id])
     assert commissioned(hass) is False
     assert missing(hass, entry) == {
-        "camera_probe": "missing",
-        "equipment": "missing",
-        "session": "missing",
+        "camera_probe": "✗",
+        "equipment": "✗",
+        "session": "✗",
     }
     ws = await hass_ws_client(hass, operator.token)
     [listed] = (await ws_call(ws, {"type": f"{DOMAIN}/homes"}))["result"]
@@ -137,25 +137,25 @@ async def test_commissioning_needs_camera_equipment_and_a_look_with_the_staff(
     hass.states.async_set(PLUG, "on")
     await hass.async_block_till_done()
     assert missing(hass, entry) == {
-        "camera_probe": "missing",
-        "equipment": "missing",
-        "session": "missing",
+        "camera_probe": "✗",
+        "equipment": "✗",
+        "session": "✗",
     }
     hass.states.async_set(POWER, "4.2", {"unit_of_measurement": "W"})
     await hass.async_block_till_done()
     assert missing(hass, entry) == {
-        "camera_probe": "missing",
-        "equipment": "done",
-        "session": "missing",
+        "camera_probe": "✗",
+        "equipment": "✓",
+        "session": "✗",
     }
 
     # Outside any slot, the operator starts the commissioning look; it begins with a camera test.
     started = await start(ws, entry)
     assert started["success"], started
     assert missing(hass, entry) == {
-        "camera_probe": "done",
-        "equipment": "done",
-        "session": "missing",
+        "camera_probe": "✓",
+        "equipment": "✓",
+        "session": "✗",
     }
     assert hass.states.get("sensor.lgh_1203_status").state == "viewing"
     await outcome(ws, started, "ok")
@@ -205,9 +205,9 @@ async def test_commissioning_look_refused_without_consent_and_for_others(
     records = await audit(hass, entry.entry_id)
     assert "camera_probe" not in [record.kind for record in records]
     assert missing(hass, entry) == {
-        "camera_probe": "missing",
-        "equipment": "done",
-        "session": "missing",
+        "camera_probe": "✗",
+        "equipment": "✓",
+        "session": "✗",
     }
     assert commissioned(hass) is False
 
@@ -237,9 +237,9 @@ async def test_another_camera_must_be_commissioned_again(
 
         assert commissioned(hass) is False
         assert missing(hass, entry) == {
-            "camera_probe": "missing",
-            "equipment": "done",
-            "session": "missing",
+            "camera_probe": "✗",
+            "equipment": "✓",
+            "session": "✗",
         }
         kinds = [record.kind for record in await audit(hass, entry.entry_id)]
         assert "commissioning_reset" in kinds
@@ -249,9 +249,9 @@ async def test_another_camera_must_be_commissioned_again(
         faults = hass.states.get("binary_sensor.lgh_1203_equipment").attributes["faults"]
         assert faults == ["camera"]
         assert missing(hass, entry) == {
-            "camera_probe": "missing",
-            "equipment": "done",
-            "session": "missing",
+            "camera_probe": "✗",
+            "equipment": "✓",
+            "session": "✗",
         }
         await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_block_till_done()
@@ -416,9 +416,9 @@ async def test_an_admin_restarts_commissioning_with_who_and_why(
     assert listed["may_commission"] is True
     assert listed["commissioning_looks_left"] == 10
     assert missing(hass, entry) == {
-        "camera_probe": "missing",
-        "equipment": "done",
-        "session": "missing",
+        "camera_probe": "✗",
+        "equipment": "✓",
+        "session": "✗",
     }
     started = await start(ws, entry)
     assert started["success"], started

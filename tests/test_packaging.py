@@ -4,6 +4,7 @@ from importlib.metadata import version
 import json
 from pathlib import Path
 import re
+import string
 from typing import Any
 
 import homeassistant
@@ -187,3 +188,32 @@ def test_every_websocket_refusal_is_translated() -> None:
         )["exceptions"]
         missing = [code for code in ERROR_MESSAGES if f"refusal_{code}" not in exceptions]
         assert missing == [], (language, missing)
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, str]:
+    if isinstance(tree, str):
+        return {prefix: tree}
+    return {
+        key: value
+        for name, branch in tree.items()
+        for key, value in _flatten(branch, f"{prefix}.{name}" if prefix else name).items()
+    }
+
+
+def test_translations_parse_as_home_assistant_checks_them() -> None:
+    """Home Assistant parses each translation with `string.Formatter` and logs an ERROR at every
+    load for one it cannot parse, or whose placeholders differ from the English one's."""
+    english = _flatten(load(COMPONENT / "strings.json"))
+    swedish = _flatten(load(COMPONENT / "translations" / "sv.json"))
+
+    def placeholders(text: str) -> set[str]:
+        return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+
+    broken = []
+    for key, text in swedish.items():
+        try:
+            if placeholders(text) != placeholders(english[key]):
+                broken.append(key)
+        except ValueError:
+            broken.append(key)
+    assert broken == []

@@ -137,8 +137,10 @@ def visit_life_data(event: Event) -> dict[str, Any]:
 
 # Shown in the repair issue of a home that is not commissioned: passed, or still missing.
 # Language-neutral words the repair text turns into "✅ done" / "✅ klart" (an ICU select).
-CHECK_PASSED = "done"
-CHECK_MISSING = "missing"
+# Marks, not words: a placeholder cannot follow each reader's language, and Home Assistant
+# cannot parse a message-format `select` in its translations. Neither is an emoji.
+CHECK_PASSED = "✓"
+CHECK_MISSING = "✗"
 
 
 def state_lost_issue_id(entry_id: str) -> str:
