@@ -20,6 +20,7 @@ fact is in the watcher's audit log (`installation_down`, `installation_recovered
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 import json
 import logging
@@ -415,44 +416,67 @@ class WatchRuntime:
         if self.down_since is None:
             return
         after = max(self.down_since, now - CATCH_UP)
-        for home in self._homes():
-            for slot in slots_between(_times(home), _zone(home), after, now):
-                key = f"{home['entry_id']} {slot.key}"
-                if key not in self.raised:
-                    await self._async_raise(home, slot, key, now)
+        due = [
+            (home, slot, key)
+            for home in self._homes()
+            for slot in slots_between(_times(home), _zone(home), after, now)
+            if (key := f"{home['entry_id']} {slot.key}") not in self.raised
+        ]
+        if due:
+            await self._async_raise(due, now)
         self._arm_slot()
 
-    async def _async_raise(self, home: dict[str, Any], slot: Slot, key: str, now: datetime) -> None:
-        visit_id = uuid.uuid4().hex
-        self.raised[key] = {"visit_id": visit_id, "at": now.isoformat()}
-        # On disk before the bus hears it: a crash right after never raises it again.
+    async def _async_raise(
+        self, due: list[tuple[dict[str, Any], Slot, str]], now: datetime
+    ) -> None:
+        """Raise the visits of every slot due at this moment together.
+
+        One save, the audit records written together (the log's writer commits them in one
+        batch), then the events, then one publication of the homes' states: raised one after
+        another, 100 homes at one agreed time cost 100 saves, 100 commits and 10,000 MQTT
+        publications, and the last visit came seconds late.
+        """
+        visits = []
+        for home, slot, key in due:
+            visit_id = uuid.uuid4().hex
+            self.raised[key] = {"visit_id": visit_id, "at": now.isoformat()}
+            name = str(home.get("name") or home["entry_id"])
+            visits.append(
+                {
+                    "entry_id": home["entry_id"],
+                    "device_id": None,
+                    "name": name,
+                    "reason": str(Reason.FAULT),
+                    "urgent": False,
+                    "slot": slot.key,
+                    "visit_id": visit_id,
+                    "installation_down": True,
+                    "installation_id": self.installation_id,
+                }
+            )
+        # On disk before the bus hears it: a crash right after never raises them again.
         await self._async_save()
-        name = str(home.get("name") or home["entry_id"])
-        _LOGGER.warning(
-            "Installation %s is down: a physical visit replaces the %s check of %s",
-            self.label,
-            slot.key,
-            name,
+        for data in visits:
+            _LOGGER.warning(
+                "Installation %s is down: a physical visit replaces the %s check of %s",
+                self.label,
+                data["slot"],
+                data["name"],
+            )
+        await asyncio.gather(
+            *(
+                self._async_audit(
+                    "visit_required",
+                    now,
+                    str(data["entry_id"]),
+                    str(data["name"]),
+                    {key: value for key, value in data.items() if key not in ("entry_id", "name")},
+                )
+                for data in visits
+            )
         )
-        data = {
-            "entry_id": home["entry_id"],
-            "device_id": None,
-            "name": name,
-            "reason": str(Reason.FAULT),
-            "urgent": False,
-            "slot": slot.key,
-            "visit_id": visit_id,
-            "installation_down": True,
-            "installation_id": self.installation_id,
-        }
-        await self._async_audit(
-            "visit_required",
-            now,
-            str(home["entry_id"]),
-            name,
-            {key: value for key, value in data.items() if key not in ("entry_id", "name")},
-        )
-        self.hass.bus.async_fire(EVENT_VISIT_REQUIRED, data)
+        for data in visits:
+            self.hass.bus.async_fire(EVENT_VISIT_REQUIRED, data)
         self._publish_states()
 
     @callback
